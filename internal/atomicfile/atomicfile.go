@@ -1,0 +1,180 @@
+// Package atomicfile writes files so that readers, and a machine that loses
+// power, see either the old content or the new content, never a mix.
+//
+// Every write goes to a temporary file in the same directory, is synced,
+// renamed over the destination, and the directory is synced. Names are
+// resolved inside an [os.Root], so a name can never escape its directory.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// tempPrefix starts the name of every temporary file this package creates.
+// Cleanup removes leftovers with this prefix after a crash.
+const tempPrefix = ".tmp-"
+
+var seq atomic.Uint64
+
+// A File is a pending replacement of one file. Write to it, then call Commit
+// to put it in place atomically, or Abort to discard it. Abort after Commit
+// is a no-op, so `defer f.Abort()` is always safe.
+type File struct {
+	*os.File
+	root *os.Root
+	dir  string // slash-separated directory within root
+	name string // slash-separated destination within root
+	tmp  string // slash-separated temporary name within root
+	done bool
+}
+
+// Create starts a pending replacement of name, a slash-separated path inside
+// root. The parent directory must exist.
+func Create(root *os.Root, name string, perm os.FileMode) (*File, error) {
+	name = path.Clean(name)
+	if name == "." || strings.HasPrefix(name, "../") || name == ".." || path.IsAbs(name) {
+		return nil, fmt.Errorf("atomicfile: invalid name %q", name)
+	}
+	dir := path.Dir(name)
+	for range 100 {
+		tmp := path.Join(dir, tempPrefix+path.Base(name)+"-"+
+			strconv.FormatInt(int64(os.Getpid()), 36)+"-"+
+			strconv.FormatUint(seq.Add(1), 36)+"-"+
+			strconv.FormatInt(time.Now().UnixNano()%1e6, 36))
+		f, err := root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("atomicfile: %w", err)
+		}
+		return &File{File: f, root: root, dir: dir, name: name, tmp: tmp}, nil
+	}
+	return nil, fmt.Errorf("atomicfile: could not create a temporary file for %q", name)
+}
+
+// Commit syncs the file, renames it over its destination and syncs the
+// directory. After Commit returns nil the new content survives power loss.
+func (f *File) Commit() error {
+	if f.done {
+		return errors.New("atomicfile: already committed or aborted")
+	}
+	f.done = true
+	if err := f.File.Sync(); err != nil {
+		f.File.Close()
+		f.root.Remove(f.tmp)
+		return fmt.Errorf("atomicfile: sync %s: %w", f.name, err)
+	}
+	if err := f.File.Close(); err != nil {
+		f.root.Remove(f.tmp)
+		return fmt.Errorf("atomicfile: close %s: %w", f.name, err)
+	}
+	if err := f.root.Rename(f.tmp, f.name); err != nil {
+		f.root.Remove(f.tmp)
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	return SyncDir(f.root, f.dir)
+}
+
+// Abort discards the pending file. It is a no-op after Commit or Abort.
+func (f *File) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.File.Close()
+	f.root.Remove(f.tmp)
+}
+
+// WriteFile atomically replaces name inside root with the content of r.
+func WriteFile(root *os.Root, name string, r io.Reader, perm os.FileMode) error {
+	f, err := Create(root, name, perm)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := io.Copy(f, r); err != nil {
+		return fmt.Errorf("atomicfile: write %s: %w", name, err)
+	}
+	return f.Commit()
+}
+
+// WriteBytes atomically replaces name inside root with data.
+func WriteBytes(root *os.Root, name string, data []byte, perm os.FileMode) error {
+	f, err := Create(root, name, perm)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("atomicfile: write %s: %w", name, err)
+	}
+	return f.Commit()
+}
+
+// WritePath atomically replaces the file at the operating-system path p,
+// whose directory must exist.
+func WritePath(p string, r io.Reader, perm os.FileMode) error {
+	root, err := os.OpenRoot(filepath.Dir(p))
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	defer root.Close()
+	return WriteFile(root, filepath.Base(p), r, perm)
+}
+
+// SyncDir syncs the directory dir (slash-separated, inside root), so that a
+// rename or removal in it survives power loss.
+func SyncDir(root *os.Root, dir string) error {
+	d, err := root.Open(dir)
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("atomicfile: sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Remove removes name inside root, if it exists, and syncs its directory.
+func Remove(root *os.Root, name string) error {
+	if err := root.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	return SyncDir(root, path.Dir(path.Clean(name)))
+}
+
+// Cleanup removes temporary files that a crashed writer left in dir
+// (slash-separated, inside root).
+func Cleanup(root *os.Root, dir string) error {
+	d, err := root.Open(dir)
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, tempPrefix) {
+			if err := root.Remove(path.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("atomicfile: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// IsTemp reports whether a base name is one of this package's temporary files.
+func IsTemp(base string) bool { return strings.HasPrefix(base, tempPrefix) }

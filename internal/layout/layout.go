@@ -1,0 +1,103 @@
+// Package layout fixes where patches and releases live in a patchtrust
+// repository, for the pipeline that writes it and the devices that read it.
+//
+// Targets are delegated to a fixed set of succinct hashed bins (TAP 15) named
+// "bins-000" … "bins-7ff" (for 11 bits). Every target of one component lands
+// in the same bin: the component's bin is that of its probe path
+// "components/<component>", and each target path carries a small nonce chosen
+// so that the path hashes into that bin. A device therefore loads the one bin
+// role of each component it has, whatever the repository's size.
+package layout
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"golang.org/x/mod/semver"
+)
+
+const (
+	// BinPrefix is the name prefix of the succinct hashed bin roles.
+	BinPrefix = "bins"
+	// DefaultBinBits is the number of hash bits that choose a bin: 2048 bins.
+	DefaultBinBits = 11
+	// MinBinBits and MaxBinBits bound the bit length a repository may choose.
+	MinBinBits = 1
+	MaxBinBits = 16
+)
+
+var componentRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,62})$`)
+
+// ValidComponent returns an error unless name is a valid component name:
+// 1 to 63 lowercase letters, digits and hyphens, not starting with a hyphen.
+// Such a name is safe as a path element everywhere.
+func ValidComponent(name string) error {
+	if !componentRE.MatchString(name) {
+		return fmt.Errorf("invalid component name %q: want 1-63 of [a-z0-9-], not starting with '-'", trunc(name))
+	}
+	return nil
+}
+
+// ValidVersion returns an error unless v is a canonical semantic version
+// with a "v" prefix and all three numbers, such as "v26.3.0" or "v1.2.0-rc.1".
+func ValidVersion(v string) error {
+	if len(v) > 64 || !semver.IsValid(v) || semver.Canonical(v) != v {
+		return fmt.Errorf("invalid version %q: want a full semantic version such as v26.3.0", trunc(v))
+	}
+	return nil
+}
+
+// CompareVersions returns -1, 0 or +1 as a is lower than, equal to, or higher than b.
+func CompareVersions(a, b string) int { return semver.Compare(a, b) }
+
+// ProbePath returns the path whose bin holds every target of component.
+func ProbePath(component string) string { return "components/" + component }
+
+// Bin returns the bin a target path is delegated to, for a repository with
+// the given bit length (the same rule as go-tuf's SuccinctRoles).
+func Bin(path string, bits int) uint32 {
+	h := sha256.Sum256([]byte(path))
+	return binary.BigEndian.Uint32(h[:4]) >> (32 - bits)
+}
+
+// BinRole returns the role name of bin b, e.g. "bins-00a".
+func BinRole(b uint32, bits int) string {
+	width := len(strconv.FormatUint(uint64(1)<<bits-1, 16))
+	return fmt.Sprintf("%s-%0*x", BinPrefix, width, b)
+}
+
+// ComponentRole returns the name of the bin role that holds component's targets.
+func ComponentRole(component string, bits int) string {
+	return BinRole(Bin(ProbePath(component), bits), bits)
+}
+
+// PatchPath returns the target path of the patch to level of baseline.
+func PatchPath(component, baseline string, level, bits int) string {
+	return grind(fmt.Sprintf("patches/%s/%s/%d", component, baseline, level), ".delta", component, bits)
+}
+
+// ReleasePath returns the target path of the release of component at version.
+func ReleasePath(component, version string, bits int) string {
+	return grind(fmt.Sprintf("releases/%s/%s", component, version), ".bin", component, bits)
+}
+
+// grind appends the smallest nonce that puts the path in component's bin.
+func grind(stem, ext, component string, bits int) string {
+	want := Bin(ProbePath(component), bits)
+	for n := uint64(0); ; n++ {
+		p := stem + "." + strconv.FormatUint(n, 36) + ext
+		if Bin(p, bits) == want {
+			return p
+		}
+	}
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
