@@ -4,6 +4,15 @@
 // Every write goes to a temporary file in the same directory, is synced,
 // renamed over the destination, and the directory is synced. Names are
 // resolved inside an [os.Root], so a name can never escape its directory.
+//
+// # Crash testing
+//
+// Every step that changes the disk is a crash point of package
+// internal/failpoint: creating the temporary file, each write of at most
+// [ChunkSize] bytes, sync, close, rename, directory sync and removal (before
+// and after each). Built with the tag "failpoint", a test can kill the process
+// at any of them and check that what survives is consistent. Without the tag
+// the points cost nothing.
 package atomicfile
 
 import (
@@ -17,6 +26,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/patchtrust/patchtrust/internal/failpoint"
 )
 
 // tempPrefix starts the name of every temporary file this package creates.
@@ -50,6 +61,7 @@ func Create(root *os.Root, name string, perm os.FileMode) (*File, error) {
 			strconv.FormatInt(int64(os.Getpid()), 36)+"-"+
 			strconv.FormatUint(seq.Add(1), 36)+"-"+
 			strconv.FormatInt(time.Now().UnixNano()%1e6, 36))
+		failpoint.Hit("create", name)
 		f, err := root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 		if errors.Is(err, os.ErrExist) {
 			continue
@@ -57,6 +69,7 @@ func Create(root *os.Root, name string, perm os.FileMode) (*File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("atomicfile: %w", err)
 		}
+		failpoint.Hit("created", name)
 		return &File{File: f, root: root, dir: dir, name: name, tmp: tmp}, nil
 	}
 	return nil, fmt.Errorf("atomicfile: could not create a temporary file for %q", name)
@@ -69,19 +82,23 @@ func (f *File) Commit() error {
 		return errors.New("atomicfile: already committed or aborted")
 	}
 	f.done = true
+	failpoint.Hit("sync", f.name)
 	if err := f.File.Sync(); err != nil {
 		f.File.Close()
 		f.root.Remove(f.tmp)
 		return fmt.Errorf("atomicfile: sync %s: %w", f.name, err)
 	}
+	failpoint.Hit("synced", f.name)
 	if err := f.File.Close(); err != nil {
 		f.root.Remove(f.tmp)
 		return fmt.Errorf("atomicfile: close %s: %w", f.name, err)
 	}
+	failpoint.Hit("rename", f.name)
 	if err := f.root.Rename(f.tmp, f.name); err != nil {
 		f.root.Remove(f.tmp)
 		return fmt.Errorf("atomicfile: %w", err)
 	}
+	failpoint.Hit("renamed", f.name)
 	return SyncDir(f.root, f.dir)
 }
 
@@ -140,17 +157,21 @@ func SyncDir(root *os.Root, dir string) error {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
 	defer d.Close()
+	failpoint.Hit("syncdir", dir)
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("atomicfile: sync directory %s: %w", dir, err)
 	}
+	failpoint.Hit("syncdir-done", dir)
 	return nil
 }
 
 // Remove removes name inside root, if it exists, and syncs its directory.
 func Remove(root *os.Root, name string) error {
+	failpoint.Hit("remove", name)
 	if err := root.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
+	failpoint.Hit("removed", name)
 	return SyncDir(root, path.Dir(path.Clean(name)))
 }
 
@@ -168,6 +189,7 @@ func Cleanup(root *os.Root, dir string) error {
 	}
 	for _, n := range names {
 		if strings.HasPrefix(n, tempPrefix) {
+			failpoint.Hit("remove", path.Join(dir, n))
 			if err := root.Remove(path.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("atomicfile: %w", err)
 			}
