@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the module for a bounded time each.
+#
+#   FUZZ_TIME   time per target (default 20s; any -fuzztime value, e.g. 10m or 5000x)
+#   FUZZ_MATCH  optional regexp: only targets whose "pkg.FuzzName" matches
+#
+# Targets are discovered with `go test -list`, so a new Fuzz function is run
+# without editing this script. A crash fails the run; go test saves the input
+# under the package's testdata/fuzz/FuzzX/ so that plain `go test` replays it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export GOTOOLCHAIN=local
+FUZZ_TIME=${FUZZ_TIME:-20s}
+FUZZ_MATCH=${FUZZ_MATCH:-}
+
+# `go test -list` prints a package's matching names, then "ok <pkg> ...".
+if ! listing=$(go test -list '^Fuzz' ./... 2>&1); then
+  echo "$listing"
+  echo "fuzz: listing the fuzz targets failed (a package does not build)" >&2
+  exit 1
+fi
+targets=()
+pending=()
+while IFS= read -r line; do
+  case "$line" in
+    Fuzz*) pending+=("$line") ;;
+    ok*)
+      pkg=$(awk '{print $2}' <<<"$line")
+      for name in "${pending[@]}"; do targets+=("$pkg $name"); done
+      pending=()
+      ;;
+  esac
+done <<<"$listing"
+
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "fuzz: no fuzz targets found" >&2
+  exit 1
+fi
+
+failed=()
+ran=0
+start=$(date +%s)
+for t in "${targets[@]}"; do
+  read -r pkg name <<<"$t"
+  if [ -n "$FUZZ_MATCH" ] && ! grep -Eq -- "$FUZZ_MATCH" <<<"$pkg.$name"; then
+    continue
+  fi
+  printf '\n--- fuzz %s %s for %s (%s)\n' "$pkg" "$name" "$FUZZ_TIME" "$(date -u +%H:%M:%S)"
+  ran=$((ran + 1))
+  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" "$pkg"; then
+    failed+=("$pkg $name")
+  fi
+done
+
+printf '\nfuzz: %d targets run in %ds, %d failed\n' "$ran" "$(($(date +%s) - start))" "${#failed[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'fuzz: FAILED %s\n' "${failed[@]}"
+  exit 1
+fi
