@@ -1,0 +1,322 @@
+package delta
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// ioBuf is the size of Apply's base, patch and output buffers.
+const ioBuf = 64 << 10
+
+// Apply writes to dst the result of applying patch to base, which is baseSize
+// bytes long. It checks the base against the header before writing anything
+// and the result's size and SHA-256 at the end; it reads the patch to its end
+// and rejects trailing data. On error, dst holds a partial or wrong result
+// and must be discarded. Memory use is bounded by a constant (see Resources
+// in the package documentation), whatever the sizes involved.
+func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) error {
+	br := bufio.NewReaderSize(patch, ioBuf)
+	h, _, err := readHeader(br)
+	if err != nil {
+		return err
+	}
+	if baseSize != h.BaseSize {
+		return fmt.Errorf("%w: base is %d bytes, patch expects %d", ErrBaseMismatch, baseSize, h.BaseSize)
+	}
+	buf := make([]byte, ioBuf)
+	hs := sha256.New()
+	if err := hashBase(hs, base, baseSize, buf); err != nil {
+		return err
+	}
+	if [sha256.Size]byte(hs.Sum(nil)) != h.BaseSHA256 {
+		return fmt.Errorf("%w: base SHA-256 %x, patch expects %x", ErrBaseMismatch, hs.Sum(nil), h.BaseSHA256)
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(maxStream),
+		zstd.WithDecoderMaxMemory(maxStream),
+		zstd.IgnoreChecksum(true))
+	if err != nil {
+		return fmt.Errorf("delta: %w", err)
+	}
+	defer dec.Close()
+	hs.Reset()
+	a := &applier{
+		br: br, base: base, baseSize: baseSize, buf: buf, dec: dec,
+		out: bufio.NewWriterSize(dst, ioBuf), hash: hs, resultSize: h.ResultSize,
+	}
+	for {
+		m, err := br.ReadByte()
+		if err != nil {
+			return truncated(err, "block marker")
+		}
+		if m == markEnd {
+			break
+		}
+		if m != markBlock {
+			return fmt.Errorf("%w: unknown block marker 0x%02x", ErrFormat, m)
+		}
+		if err := a.block(); err != nil {
+			return err
+		}
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		if err == nil {
+			return fmt.Errorf("%w: trailing data after end of patch", ErrFormat)
+		}
+		return fmt.Errorf("delta: reading patch: %w", err)
+	}
+	if err := a.out.Flush(); err != nil {
+		return fmt.Errorf("delta: writing result: %w", err)
+	}
+	if a.written != h.ResultSize {
+		return fmt.Errorf("%w: result is %d bytes, patch declares %d", ErrResultMismatch, a.written, h.ResultSize)
+	}
+	if [sha256.Size]byte(hs.Sum(nil)) != h.ResultSHA256 {
+		return fmt.Errorf("%w: result SHA-256 %x, patch declares %x", ErrResultMismatch, hs.Sum(nil), h.ResultSHA256)
+	}
+	return nil
+}
+
+// hashBase writes the size bytes of base to h.
+func hashBase(h hash.Hash, base io.ReaderAt, size int64, buf []byte) error {
+	for off := int64(0); off < size; {
+		n := int(min(int64(len(buf)), size-off))
+		if err := readAt(base, buf[:n], off); err != nil {
+			return err
+		}
+		h.Write(buf[:n])
+		off += int64(n)
+	}
+	return nil
+}
+
+// readAt fills p from base at off.
+func readAt(base io.ReaderAt, p []byte, off int64) error {
+	n, err := base.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: base ends at %d", ErrBaseMismatch, off+int64(n))
+	}
+	return fmt.Errorf("delta: reading base: %w", err)
+}
+
+// An applier is the state of Apply between blocks.
+type applier struct {
+	br       *bufio.Reader
+	base     io.ReaderAt
+	baseSize int64
+	buf      []byte
+	dec      *zstd.Decoder
+	out      *bufio.Writer
+	hash     hash.Hash
+
+	resultSize, written int64
+	oldPos              int64
+
+	streams [numStreams][]byte // reused between blocks
+	comp    []byte
+
+	// stats, if not nil, makes the applier count instead of reading the
+	// base and writing output.
+	stats *Stats
+}
+
+var streamNames = [numStreams]string{"ctrl", "runs", "vals", "extra"}
+
+// block reads one block's streams and executes its instructions.
+func (a *applier) block() error {
+	methods, err := a.br.ReadByte()
+	if err != nil {
+		return truncated(err, "block methods")
+	}
+	if methods>>numStreams != 0 {
+		return fmt.Errorf("%w: unknown stream methods 0x%02x", ErrFormat, methods)
+	}
+	var raw, comp [numStreams]uint64
+	for i := range numStreams {
+		if raw[i], err = readUvarint(a.br, streamNames[i]+" length", maxStream); err != nil {
+			return err
+		}
+		if methods&(1<<i) != 0 {
+			if raw[i] == 0 {
+				return fmt.Errorf("%w: empty %s stream marked compressed", ErrFormat, streamNames[i])
+			}
+			if comp[i], err = readUvarint(a.br, streamNames[i]+" compressed length", maxStream); err != nil {
+				return err
+			}
+			if comp[i] == 0 {
+				return fmt.Errorf("%w: %s compressed length 0", ErrFormat, streamNames[i])
+			}
+		}
+	}
+	for i := range numStreams {
+		s := grow(a.streams[i], int(raw[i]))
+		if methods&(1<<i) == 0 {
+			if _, err := io.ReadFull(a.br, s); err != nil {
+				return truncated(err, streamNames[i]+" stream")
+			}
+		} else {
+			c := grow(a.comp, int(comp[i]))
+			a.comp = c
+			if _, err := io.ReadFull(a.br, c); err != nil {
+				return truncated(err, streamNames[i]+" stream")
+			}
+			d, err := a.dec.DecodeAll(c, s[:0])
+			if err != nil {
+				return fmt.Errorf("%w: %s stream: %v", ErrFormat, streamNames[i], err)
+			}
+			if len(d) != len(s) {
+				return fmt.Errorf("%w: %s stream decodes to %d bytes, declared %d", ErrFormat, streamNames[i], len(d), len(s))
+			}
+			s = d
+		}
+		a.streams[i] = s
+		if a.stats != nil {
+			a.stats.StreamBytes[i] += int64(len(s))
+			a.stats.PatchBytes[i] += int64(len(s))
+			if methods&(1<<i) != 0 {
+				a.stats.PatchBytes[i] += int64(comp[i]) - int64(len(s))
+			}
+		}
+	}
+	return a.exec()
+}
+
+// grow returns b resized to n bytes, reallocating only if needed.
+func grow(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n, min(max(n, 2*cap(b)), maxStream))
+}
+
+// exec runs the instructions of the block whose streams are in a.streams.
+func (a *applier) exec() error {
+	ctrl, runs, vals, extra := a.streams[sCtrl], a.streams[sRuns], a.streams[sVals], a.streams[sExtra]
+	var dpos int64  // position in the block's diff bytes
+	nz := int64(-1) // position of the pending non-zero diff byte, or -1
+	next := int64(0)
+	loadNZ := func() error {
+		nz = -1
+		if len(runs) == 0 {
+			return nil
+		}
+		r, n := binary.Uvarint(runs)
+		if n <= 0 || r > MaxSize {
+			return fmt.Errorf("%w: bad run in runs stream", ErrFormat)
+		}
+		runs = runs[n:]
+		if len(vals) == 0 {
+			return fmt.Errorf("%w: more runs than vals", ErrFormat)
+		}
+		if vals[0] == 0 {
+			return fmt.Errorf("%w: zero in vals stream", ErrFormat)
+		}
+		nz = next + int64(r)
+		next = nz + 1
+		return nil
+	}
+	if err := loadNZ(); err != nil {
+		return err
+	}
+	for len(ctrl) > 0 {
+		add, n1 := binary.Uvarint(ctrl)
+		if n1 <= 0 {
+			return fmt.Errorf("%w: bad add length in ctrl stream", ErrFormat)
+		}
+		cp, n2 := binary.Uvarint(ctrl[n1:])
+		if n2 <= 0 {
+			return fmt.Errorf("%w: bad copy length in ctrl stream", ErrFormat)
+		}
+		seek, n3 := binary.Varint(ctrl[n1+n2:])
+		if n3 <= 0 {
+			return fmt.Errorf("%w: bad seek in ctrl stream", ErrFormat)
+		}
+		ctrl = ctrl[n1+n2+n3:]
+		left := uint64(a.resultSize - a.written)
+		if add > left || cp > left-add {
+			return fmt.Errorf("%w: instructions write past the declared result size %d", ErrFormat, a.resultSize)
+		}
+		if add > uint64(a.baseSize-a.oldPos) {
+			return fmt.Errorf("%w: instruction reads past the end of the base", ErrFormat)
+		}
+		if cp > uint64(len(extra)) {
+			return fmt.Errorf("%w: instruction copies past the end of the extra stream", ErrFormat)
+		}
+		if seek < -MaxSize || seek > MaxSize {
+			return fmt.Errorf("%w: seek %d out of range", ErrFormat, seek)
+		}
+		if o := a.oldPos + int64(add) + seek; o < 0 || o > a.baseSize {
+			return fmt.Errorf("%w: seek to %d outside the base", ErrFormat, o)
+		}
+		if st := a.stats; st != nil {
+			st.Instructions++
+			st.AddBytes += int64(add)
+			st.ExtraBytes += int64(cp)
+			for nz >= 0 && nz < dpos+int64(add) {
+				st.NonZero++
+				vals = vals[1:]
+				if err := loadNZ(); err != nil {
+					return err
+				}
+			}
+			dpos += int64(add)
+			a.oldPos += int64(add)
+			a.written += int64(add + cp)
+		}
+		for rem := int64(add); rem > 0 && a.stats == nil; {
+			n := min(rem, int64(len(a.buf)))
+			p := a.buf[:n]
+			if err := readAt(a.base, p, a.oldPos); err != nil {
+				return err
+			}
+			for nz >= 0 && nz < dpos+n {
+				p[nz-dpos] += vals[0]
+				vals = vals[1:]
+				if err := loadNZ(); err != nil {
+					return err
+				}
+			}
+			if err := a.write(p); err != nil {
+				return err
+			}
+			dpos += n
+			a.oldPos += n
+			rem -= n
+		}
+		if a.stats == nil {
+			if err := a.write(extra[:cp]); err != nil {
+				return err
+			}
+		}
+		extra = extra[cp:]
+		a.oldPos += seek
+	}
+	switch {
+	case nz >= 0 || len(vals) > 0:
+		return fmt.Errorf("%w: runs point past the block's diff bytes", ErrFormat)
+	case len(extra) > 0:
+		return fmt.Errorf("%w: unused extra bytes", ErrFormat)
+	}
+	return nil
+}
+
+func (a *applier) write(p []byte) error {
+	a.hash.Write(p)
+	a.written += int64(len(p))
+	if _, err := a.out.Write(p); err != nil {
+		return fmt.Errorf("delta: writing result: %w", err)
+	}
+	return nil
+}

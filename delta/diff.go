@@ -1,0 +1,261 @@
+package delta
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/bits"
+	"sync"
+)
+
+// Diff writes to dst a patch that turns base into result, and returns its
+// header. It reads both inputs to the end and holds them in memory; see
+// Resources in the package documentation for its memory use.
+func Diff(dst io.Writer, base, result io.Reader) (*Header, error) {
+	var (
+		old, nw    []byte
+		errO, errN error
+		wg         sync.WaitGroup
+	)
+	wg.Go(func() { old, errO = readAll(base) })
+	nw, errN = readAll(result)
+	wg.Wait()
+	if errO != nil {
+		return nil, fmt.Errorf("delta: reading base: %w", errO)
+	}
+	if errN != nil {
+		return nil, fmt.Errorf("delta: reading result: %w", errN)
+	}
+	return diffBytes(dst, old, nw)
+}
+
+// readAll reads r to the end, at most MaxSize bytes, sizing its buffer from
+// the reader's size when known.
+func readAll(r io.Reader) ([]byte, error) {
+	var size int64 = -1
+	switch v := r.(type) {
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := v.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+	case interface{ Len() int }:
+		size = int64(v.Len())
+	}
+	if size > MaxSize {
+		return nil, ErrTooLarge
+	}
+	var buf bytes.Buffer
+	if size >= 0 {
+		buf.Grow(int(size) + 1)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxSize {
+		return nil, ErrTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+func diffBytes(dst io.Writer, old, nw []byte) (*Header, error) {
+	h := &Header{BaseSize: int64(len(old)), ResultSize: int64(len(nw))}
+	var (
+		idx *index
+		wg  sync.WaitGroup
+	)
+	wg.Go(func() { h.BaseSHA256 = sha256.Sum256(old) })
+	wg.Go(func() { h.ResultSHA256 = sha256.Sum256(nw) })
+	idx = newIndex(old)
+	wg.Wait()
+
+	// Match the two halves of the result in parallel; the seam costs at most
+	// one instruction.
+	var ctls [2][]ctl
+	mid := len(nw) / 2
+	if len(nw) < 1<<20 {
+		mid = len(nw)
+	}
+	wg.Go(func() { ctls[1] = idx.match(nw, mid, len(nw)) })
+	ctls[0] = idx.match(nw, 0, mid)
+	wg.Wait()
+	idx = nil
+	all := append(ctls[0], ctls[1]...)
+	if err := encode(dst, h, old, nw, all); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Matcher parameters.
+const (
+	minMatch  = 8  // bytes hashed per index entry
+	stride    = 2  // the index holds every stride-th base position
+	maxChain  = 24 // candidates examined per lookup
+	maxExtend = 1 << 16
+)
+
+// An index finds positions in the base where a given 8 bytes occur.
+type index struct {
+	old   []byte
+	shift uint
+	head  []uint32 // hash -> 1 + latest position, 0 if none
+	next  []uint32 // position/stride -> 1 + previous position with the same hash
+}
+
+func hash8(v uint64, shift uint) uint32 {
+	return uint32((v * 0x9E3779B97F4A7C15) >> shift)
+}
+
+func newIndex(old []byte) *index {
+	n := (len(old) + stride - 1) / stride
+	hb := max(bits.Len(uint(n)), 10)
+	x := &index{old: old, shift: uint(64 - hb), head: make([]uint32, 1<<hb), next: make([]uint32, n)}
+	var prev uint64
+	for p := 0; p+minMatch <= len(old); p += stride {
+		v := binary.LittleEndian.Uint64(old[p:])
+		if v == prev && p > 0 {
+			// Runs of one pattern would fill the chains; one entry per run
+			// start is enough, the match extends over the rest.
+			continue
+		}
+		prev = v
+		h := hash8(v, x.shift)
+		x.next[p/stride] = x.head[h]
+		x.head[h] = uint32(p + 1)
+	}
+	return x
+}
+
+// matchLen returns the length of the common prefix of a and b.
+func matchLen(a, b []byte) int {
+	n := 0
+	for len(a) >= 8 && len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(a) ^ binary.LittleEndian.Uint64(b)
+		if x != 0 {
+			return n + bits.TrailingZeros64(x)>>3
+		}
+		n += 8
+		a, b = a[8:], b[8:]
+	}
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return n + i
+		}
+	}
+	return n + min(len(a), len(b))
+}
+
+// search returns the longest match it finds for s in the base.
+func (x *index) search(s []byte) (pos, n int) {
+	if len(s) < minMatch {
+		return 0, 0
+	}
+	if len(s) > maxExtend {
+		s = s[:maxExtend]
+	}
+	v := binary.LittleEndian.Uint64(s)
+	c := x.head[hash8(v, x.shift)]
+	for i := 0; c != 0 && i < maxChain; i++ {
+		p := int(c - 1)
+		if binary.LittleEndian.Uint64(x.old[p:]) == v {
+			if l := matchLen(x.old[p:], s); l > n {
+				pos, n = p, l
+				if l == len(s) {
+					break
+				}
+			}
+		}
+		c = x.next[p/stride]
+	}
+	return pos, n
+}
+
+// A ctl is one instruction in absolute positions: the result's
+// [newPos, newPos+add) is the base's [oldPos, oldPos+add) plus diff bytes,
+// then extra bytes follow up to newPos+add+extra.
+type ctl struct {
+	newPos, oldPos, add, extra int
+}
+
+// match covers nw[lo:hi] with instructions, in the manner of bsdiff: it
+// keeps the current alignment between base and result while it matches
+// well, and moves to a new one when an exact match beats it by more than 8
+// bytes.
+func (x *index) match(nw []byte, lo, hi int) []ctl {
+	old := x.old
+	var out []ctl
+	scan, length, pos := lo, 0, 0
+	// Start aligned with the same position in the base.
+	lastscan, lastpos := lo, min(lo, len(old))
+	lastoffset := lastpos - lo
+	same := func(o int, n int) bool { return o >= 0 && o < len(old) && old[o] == nw[n] }
+	for scan < hi {
+		oldscore := 0
+		scan += length
+		for scsc := scan; scan < hi; scan++ {
+			pos, length = x.search(nw[scan:hi])
+			for ; scsc < scan+length; scsc++ {
+				if same(scsc+lastoffset, scsc) {
+					oldscore++
+				}
+			}
+			if (length == oldscore && length != 0) || length > oldscore+8 {
+				break
+			}
+			if same(scan+lastoffset, scan) {
+				oldscore--
+			}
+		}
+		if length == oldscore && scan != hi {
+			continue
+		}
+		// Extend the previous alignment forward and the new one backward,
+		// as long as at least half the bytes match.
+		s, sf, lenf := 0, 0, 0
+		for i := 0; lastscan+i < scan && lastpos+i < len(old); {
+			if old[lastpos+i] == nw[lastscan+i] {
+				s++
+			}
+			i++
+			if s*2-i > sf*2-lenf {
+				sf, lenf = s, i
+			}
+		}
+		lenb := 0
+		if scan < hi {
+			s, sb := 0, 0
+			for i := 1; scan >= lastscan+i && pos >= i; i++ {
+				if old[pos-i] == nw[scan-i] {
+					s++
+				}
+				if s*2-i > sb*2-lenb {
+					sb, lenb = s, i
+				}
+			}
+		}
+		if lastscan+lenf > scan-lenb {
+			overlap := (lastscan + lenf) - (scan - lenb)
+			s, ss, lens := 0, 0, 0
+			for i := range overlap {
+				if nw[lastscan+lenf-overlap+i] == old[lastpos+lenf-overlap+i] {
+					s++
+				}
+				if nw[scan-lenb+i] == old[pos-lenb+i] {
+					s--
+				}
+				if s > ss {
+					ss, lens = s, i+1
+				}
+			}
+			lenf += lens - overlap
+			lenb -= lens
+		}
+		out = append(out, ctl{newPos: lastscan, oldPos: lastpos, add: lenf, extra: (scan - lenb) - (lastscan + lenf)})
+		lastscan, lastpos, lastoffset = scan-lenb, pos-lenb, pos-scan
+	}
+	return out
+}

@@ -1,0 +1,84 @@
+package delta
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Stats describes what a patch contains. StreamBytes and PatchBytes are
+// indexed by stream: instructions, zero runs, non-zero diff bytes, extra bytes.
+type Stats struct {
+	Header
+	Blocks       int
+	Instructions int64
+	AddBytes     int64    // result bytes made from base bytes plus diff bytes
+	ExtraBytes   int64    // result bytes taken from the patch
+	NonZero      int64    // diff bytes that are not zero
+	StreamBytes  [4]int64 // decoded size of each stream
+	PatchBytes   [4]int64 // size of each stream in the patch
+	Size         int64    // size of the whole patch
+}
+
+// Inspect reads a whole patch and returns its statistics, checking its
+// structure as [Apply] does but without a base: it cannot check hashes.
+func Inspect(patch io.Reader) (*Stats, error) {
+	cr := &countReader{r: patch}
+	br := bufio.NewReaderSize(cr, ioBuf)
+	h, _, err := readHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(maxStream),
+		zstd.WithDecoderMaxMemory(maxStream),
+		zstd.IgnoreChecksum(true))
+	if err != nil {
+		return nil, fmt.Errorf("delta: %w", err)
+	}
+	defer dec.Close()
+	st := &Stats{Header: *h}
+	a := &applier{br: br, baseSize: h.BaseSize, resultSize: h.ResultSize, dec: dec, stats: st}
+	for {
+		m, err := br.ReadByte()
+		if err != nil {
+			return nil, truncated(err, "block marker")
+		}
+		if m == markEnd {
+			break
+		}
+		if m != markBlock {
+			return nil, fmt.Errorf("%w: unknown block marker 0x%02x", ErrFormat, m)
+		}
+		st.Blocks++
+		if err := a.block(); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		if err == nil {
+			return nil, fmt.Errorf("%w: trailing data after end of patch", ErrFormat)
+		}
+		return nil, fmt.Errorf("delta: reading patch: %w", err)
+	}
+	if a.written != h.ResultSize {
+		return nil, fmt.Errorf("%w: instructions make %d bytes, patch declares %d", ErrResultMismatch, a.written, h.ResultSize)
+	}
+	st.Size = cr.n
+	return st, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
