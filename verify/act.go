@@ -1,0 +1,431 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/patchtrust/patchtrust/internal/layout"
+	"github.com/patchtrust/patchtrust/tuf"
+)
+
+const maxChain = 8 // patches applied in a row to build one artifact
+
+// perform carries out one action: build the verified artifact, journal the
+// intent, install, health check, and commit the new state.
+func (s *session) perform(ctx context.Context, a *Action, removal func(*compState)) error {
+	c := s.c
+	comp := a.Component
+	cs := s.st.Components[comp]
+	if cs == nil {
+		return fmt.Errorf("%w: %q", ErrNotRegistered, trunc(comp))
+	}
+	if tuf.Artifact(cs.Installed) != a.From {
+		return fmt.Errorf("verify: %s: installed artifact changed since the action was planned", comp)
+	}
+	if err := s.checkFloor(cs, a); err != nil {
+		return err
+	}
+	p := &pending{Kind: a.Kind, From: art(a.From), To: art(a.To), Baseline: a.Baseline, Level: a.Level, Reason: a.Reason}
+	if a.Patch != nil {
+		p.Label = a.Patch.Label
+	}
+	if removal != nil {
+		p.Removed = cs.Level
+	} else if a.Kind == RevertPatch {
+		p.Withdrawal = strings.HasPrefix(a.Reason, "withdrawn")
+	}
+	c.log.Info("starting", "action", a.String())
+	if p.Withdrawal {
+		c.emit(Event{Kind: Withdrawn, Component: comp, Action: a})
+	}
+
+	_, canRevert := c.cfg.Installer.(reverter)
+	viaRevert := canRevert && cs.Prev != nil && *cs.Prev == art(a.To) && a.Kind == RevertPatch
+	var f *os.File
+	cleanup := func() {}
+	if !viaRevert {
+		var err error
+		f, cleanup, err = s.produce(ctx, comp, cs, a.To, a)
+		if err != nil {
+			return err
+		}
+	}
+	defer cleanup()
+
+	cs.Pending = p
+	if err := s.save(); err != nil {
+		cs.Pending = nil
+		return err
+	}
+	c.emit(Event{Kind: Installing, Component: comp, Action: a})
+	var err error
+	if viaRevert {
+		err = s.revertInstaller(ctx, comp, a.To)
+	} else {
+		err = c.cfg.Installer.Install(ctx, comp, f)
+	}
+	if err != nil {
+		cs.Pending = nil
+		if serr := s.save(); serr != nil {
+			return errors.Join(err, serr)
+		}
+		return fmt.Errorf("verify: install %s: %w", comp, err)
+	}
+	cleanup()
+	cleanup = func() {}
+	return s.finish(ctx, comp, a)
+}
+
+// checkFloor refuses actions that would move below a floor without a
+// signed withdrawal, a user removal or a local health failure.
+func (s *session) checkFloor(cs *compState, a *Action) error {
+	switch a.Kind {
+	case InstallRelease:
+		if layout.CompareVersions(a.Baseline, cs.Baseline) <= 0 {
+			return securityErr(ErrRollback, "%s release %s is not above the installed release %s", a.Component, a.Baseline, cs.Baseline)
+		}
+	case ApplyPatch:
+		if a.Baseline != cs.Baseline {
+			return securityErr(ErrRollback, "%s patch for release %s, the device is on %s", a.Component, a.Baseline, cs.Baseline)
+		}
+		for l := a.Level + 1; l <= cs.Floor; l++ {
+			if !s.st.withdrawn(a.Component, cs.Baseline, l) && !s.badLevel(cs, l) {
+				return securityErr(ErrRollback, "%s patch level %d is below the patch floor %d", a.Component, a.Level, cs.Floor)
+			}
+		}
+	case RevertPatch:
+		if a.Baseline != cs.Baseline || a.Level >= cs.Level {
+			return securityErr(ErrRollback, "%s revert to level %d from level %d", a.Component, a.Level, cs.Level)
+		}
+	default:
+		return fmt.Errorf("verify: unknown action kind %d", a.Kind)
+	}
+	return nil
+}
+
+func (s *session) badLevel(cs *compState, level int) bool {
+	for _, b := range cs.Bad {
+		if b.Level == level {
+			return true
+		}
+	}
+	return false
+}
+
+// finish runs the health check on a completed install and commits it, or
+// reverts it.
+func (s *session) finish(ctx context.Context, comp string, a *Action) error {
+	c := s.c
+	cs := s.st.Components[comp]
+	p := cs.Pending
+	if c.cfg.HealthCheck != nil && p.Kind != RevertPatch {
+		if herr := c.cfg.HealthCheck(ctx, comp); herr != nil {
+			return s.undo(ctx, comp, a, herr)
+		}
+	}
+	_, canRevert := c.cfg.Installer.(reverter)
+	if canRevert {
+		from := p.From
+		cs.Prev = &from
+	} else {
+		cs.Prev = nil
+	}
+	cs.Installed = p.To
+	switch p.Kind {
+	case ApplyPatch:
+		cs.Level, cs.Label = p.Level, p.Label
+		cs.Floor = max(cs.Floor, p.Level)
+	case InstallRelease:
+		cs.Baseline, cs.BaselineArtifact = p.Baseline, p.To
+		cs.Level, cs.Label, cs.Floor, cs.Removed = 0, "", 0, 0
+		var bad []badPatch
+		for _, b := range cs.Bad {
+			if b.Level == 0 {
+				bad = append(bad, b)
+			}
+		}
+		cs.Bad = bad
+	case RevertPatch:
+		cs.Level, cs.Label = p.Level, p.Label
+		if p.Withdrawal {
+			cs.Floor = p.Level
+		}
+		if p.Removed > 0 {
+			cs.Removed = max(cs.Removed, p.Removed)
+		}
+	}
+	s.history(cs, HistoryEntry{Kind: p.Kind, Baseline: p.Baseline, Level: p.Level, Label: p.Label, Reason: p.Reason})
+	cs.Pending = nil
+	if err := s.save(); err != nil {
+		return err
+	}
+	s.cleanStaging()
+	c.log.Info("installed", "component", comp, "baseline", cs.Baseline, "level", cs.Level)
+	c.emit(Event{Kind: Installed, Component: comp, Action: a})
+	return nil
+}
+
+func (s *session) history(cs *compState, h HistoryEntry) {
+	h.Time = s.c.now().UTC().Truncate(1e9)
+	cs.History = append(cs.History, h)
+	if n := len(cs.History) - maxHistory; n > 0 {
+		cs.History = cs.History[n:]
+	}
+}
+
+// undo reverts an install that failed its health check and marks it bad.
+func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) error {
+	c := s.c
+	cs := s.st.Components[comp]
+	p := cs.Pending
+	_, canRevert := c.cfg.Installer.(reverter)
+	var err error
+	if canRevert {
+		err = s.revertInstaller(ctx, comp, tuf.Artifact(p.From))
+	} else {
+		var f *os.File
+		cleanup := func() {}
+		f, cleanup, err = s.produce(ctx, comp, cs, tuf.Artifact(p.From), a)
+		if err == nil {
+			err = c.cfg.Installer.Install(ctx, comp, f)
+			cleanup()
+		}
+	}
+	if err != nil {
+		// The intent stays journaled: the next Update retries.
+		return fmt.Errorf("%w: %s: %w; and reverting failed: %w", ErrHealthCheck, comp, herr, err)
+	}
+	cs.Bad = append(cs.Bad, badPatch{Level: p.Level, Result: p.To})
+	if canRevert {
+		to := p.To
+		cs.Prev = &to
+	}
+	s.history(cs, HistoryEntry{Kind: RevertPatch, Baseline: cs.Baseline, Level: cs.Level, Label: cs.Label,
+		Reason: "health check failed after installing " + fmt.Sprintf("%s level %d", p.Baseline, p.Level)})
+	cs.Pending = nil
+	if err := s.save(); err != nil {
+		return err
+	}
+	c.emit(Event{Kind: Reverted, Component: comp, Action: a, Err: herr})
+	return fmt.Errorf("%w: %s %s level %d: %w", ErrHealthCheck, comp, p.Baseline, p.Level, herr)
+}
+
+// revertInstaller swaps in the installer's previous artifact and checks
+// that it is want.
+func (s *session) revertInstaller(ctx context.Context, comp string, want tuf.Artifact) error {
+	r := s.c.cfg.Installer.(reverter)
+	if err := r.Revert(ctx, comp); err != nil {
+		return err
+	}
+	got, err := s.installedArtifact(comp)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		r.Revert(ctx, comp)
+		return fmt.Errorf("verify: %s: the previous artifact kept by the installer is not %s", comp, want)
+	}
+	return nil
+}
+
+func (s *session) installedArtifact(comp string) (tuf.Artifact, error) {
+	f, err := s.c.cfg.Installer.Open(comp)
+	if err != nil {
+		return tuf.Artifact{}, fmt.Errorf("verify: open installed %s: %w", comp, err)
+	}
+	defer f.Close()
+	a, err := artifactOf(f)
+	if err != nil {
+		return tuf.Artifact{}, fmt.Errorf("verify: read installed %s: %w", comp, err)
+	}
+	return a, nil
+}
+
+// reconcile finishes or drops an install that a crash interrupted.
+func (s *session) reconcile(ctx context.Context, comp string) error {
+	cs := s.st.Components[comp]
+	if cs == nil || cs.Pending == nil {
+		return nil
+	}
+	p := cs.Pending
+	got, err := s.installedArtifact(comp)
+	if err != nil {
+		return err
+	}
+	a := &Action{Kind: p.Kind, Component: comp, From: tuf.Artifact(p.From), To: tuf.Artifact(p.To), Baseline: p.Baseline, Level: p.Level, Reason: p.Reason}
+	switch got {
+	case tuf.Artifact(p.To):
+		s.c.log.Info("finishing interrupted install", "component", comp)
+		return s.finish(ctx, comp, a)
+	case tuf.Artifact(p.From):
+		s.c.log.Info("dropping interrupted install", "component", comp)
+		cs.Pending = nil
+		return s.save()
+	}
+	// Neither: put the old artifact back from what is kept.
+	s.c.log.Warn("installed artifact is neither old nor new; restoring", "component", comp)
+	var f *os.File
+	cleanup := func() {}
+	cs.Installed = art(got)
+	f, cleanup, err = s.produce(ctx, comp, cs, tuf.Artifact(p.From), a)
+	cs.Installed = p.From
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if err := s.c.cfg.Installer.Install(ctx, comp, f); err != nil {
+		return fmt.Errorf("verify: restore %s: %w", comp, err)
+	}
+	cs.Pending = nil
+	if err := s.save(); err != nil {
+		return err
+	}
+	s.c.emit(Event{Kind: Reverted, Component: comp, Action: a})
+	return nil
+}
+
+// cleanStaging removes verified downloads that are no longer needed.
+// Partial downloads stay, to be resumed.
+func (s *session) cleanStaging() {
+	d, err := s.c.root.Open(stagingDir)
+	if err != nil {
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".part") {
+			s.c.root.Remove(stagingDir + "/" + n)
+		}
+	}
+}
+
+// produce builds a verified file holding artifact want for comp, ready for
+// the installer, from what the device has and what the repository offers.
+func (s *session) produce(ctx context.Context, comp string, cs *compState, want tuf.Artifact, a *Action) (*os.File, func(), error) {
+	c := s.c
+	newOut := func() (*os.File, func(), error) {
+		if st, ok := c.cfg.Installer.(stager); ok {
+			f, err := st.stage(comp)
+			if err != nil {
+				return nil, nil, err
+			}
+			return f, func() { st.discard(f) }, nil
+		}
+		return c.tempFile()
+	}
+	return s.build(ctx, comp, cs, want, a, newOut, 0)
+}
+
+func (c *Client) tempFile() (*os.File, func(), error) {
+	f, err := os.CreateTemp(stagingPath(c.dirPath), ".tmp-build-*")
+	if err != nil {
+		return nil, nil, fmt.Errorf("verify: %w", err)
+	}
+	return f, func() { f.Close(); os.Remove(f.Name()) }, nil
+}
+
+// build makes want into a file from newOut, applying a patch whose result
+// is want, or downloading the release whose artifact it is.
+func (s *session) build(ctx context.Context, comp string, cs *compState, want tuf.Artifact, a *Action,
+	newOut func() (*os.File, func(), error), depth int) (*os.File, func(), error) {
+	c := s.c
+	if depth > maxChain {
+		return nil, nil, fmt.Errorf("%w: %s: no patch chain to %s", ErrUnavailable, comp, want)
+	}
+	var cv *compView
+	if c.view != nil {
+		cv = c.view.comps[comp]
+	}
+	if cv == nil {
+		return nil, nil, fmt.Errorf("%w: %s: %s (no verified metadata)", ErrUnavailable, comp, want)
+	}
+	var lastErr error
+	for i := len(cv.patches) - 1; i >= 0; i-- {
+		p := &cv.patches[i]
+		if p.Result != want || p.Base == want {
+			continue
+		}
+		for _, skipLocal := range []bool{false, true} {
+			f, cleanup, err := s.applyFrom(ctx, comp, cs, p, a, newOut, depth, skipLocal)
+			if err == nil {
+				return f, cleanup, nil
+			}
+			lastErr = err
+			if !errors.Is(err, errLocalBase) {
+				break
+			}
+			c.log.Warn("installed artifact is not the patch's base; trying the release", "component", comp)
+		}
+		if errors.Is(lastErr, ErrSecurity) || ctx.Err() != nil {
+			return nil, nil, lastErr
+		}
+	}
+	for i := len(cv.releases) - 1; i >= 0; i-- {
+		r := &cv.releases[i]
+		if r.Artifact != want {
+			continue
+		}
+		f, err := c.download(ctx, c.view, r.target, comp, a)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, func() { f.Close() }, nil
+	}
+	if lastErr != nil {
+		return nil, nil, lastErr
+	}
+	return nil, nil, fmt.Errorf("%w: %s: nothing in the repository produces %s", ErrUnavailable, comp, want)
+}
+
+// applyFrom applies patch p to a source of its base.
+func (s *session) applyFrom(ctx context.Context, comp string, cs *compState, p *patchInfo, a *Action,
+	newOut func() (*os.File, func(), error), depth int, skipLocal bool) (*os.File, func(), error) {
+	c := s.c
+	var base *os.File
+	baseCleanup := func() {}
+	switch {
+	case !skipLocal && tuf.Artifact(cs.Installed) == p.Base:
+		f, err := c.cfg.Installer.Open(comp)
+		if err != nil {
+			return nil, nil, fmt.Errorf("verify: %w", err)
+		}
+		base, baseCleanup = f, func() { f.Close() }
+	case !skipLocal && cs.Prev != nil && tuf.Artifact(*cs.Prev) == p.Base && isDirInstaller(c.cfg.Installer):
+		f, err := c.cfg.Installer.(*DirInstaller).openPrevious(comp)
+		if err != nil {
+			return nil, nil, err
+		}
+		base, baseCleanup = f, func() { f.Close() }
+	default:
+		f, cleanup, err := s.build(ctx, comp, cs, p.Base, a, c.tempFile, depth+1)
+		if err != nil {
+			return nil, nil, err
+		}
+		base, baseCleanup = f, cleanup
+	}
+	defer baseCleanup()
+	patch, err := c.download(ctx, c.view, p.target, comp, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer patch.Close()
+	out, cleanup, err := newOut()
+	if err != nil {
+		return nil, nil, err
+	}
+	c.emit(Event{Kind: Verifying, Component: comp, Action: a})
+	if err := applyPatch(&p.Patch, patch, base, out); err != nil {
+		cleanup()
+		if errors.Is(err, errLocalBase) && skipLocal {
+			return nil, nil, securityErr(ErrBaseMismatch, "%s: verified base does not match patch %s level %d", comp, p.Baseline, p.Level)
+		}
+		return nil, nil, err
+	}
+	return out, cleanup, nil
+}
+
+func isDirInstaller(i Installer) bool { _, ok := i.(*DirInstaller); return ok }

@@ -1,0 +1,530 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/patchtrust/patchtrust/internal/atomicfile"
+	"github.com/patchtrust/patchtrust/internal/layout"
+	"github.com/patchtrust/patchtrust/internal/lock"
+	"github.com/patchtrust/patchtrust/tuf"
+)
+
+// Config configures a [Client]. Root, Fetcher, Dir and Installer are
+// required; the zero value of every other field is safe.
+type Config struct {
+	// Root is the initial trusted root.json, usually embedded in the
+	// device's software. A newer root verified later supersedes it.
+	Root []byte
+	// Fetcher reads the repository from its mirrors.
+	Fetcher Fetcher
+	// Dir holds the device's state: trusted metadata, the anti-rollback
+	// state file and partial downloads. It is created if needed.
+	Dir string
+	// Installer puts verified artifacts into service.
+	Installer Installer
+	// Logger, if not nil, receives a line per step.
+	Logger *slog.Logger
+	// Events, if not nil, is called synchronously with progress.
+	Events func(Event)
+	// HealthCheck, if not nil, runs after each install of a patch or
+	// release. If it fails, the Client reverts the install and marks the
+	// patch bad on this device.
+	HealthCheck func(ctx context.Context, component string) error
+}
+
+// A Policy is the device's update policy, kept in its state. The zero
+// value installs automatically and lets the user remove patches.
+type Policy struct {
+	// ManualInstall: Update only reports what is available; installs
+	// happen on request ([Client.Install]). Withdrawals still revert.
+	ManualInstall bool
+	// NoRemoval forbids the user to remove installed patches.
+	NoRemoval bool
+}
+
+// A Client keeps the components of one device up to date with a
+// repository. Its methods are safe for concurrent use: they are
+// serialized, also across processes sharing Dir.
+type Client struct {
+	cfg     Config
+	dirPath string
+	root    *os.Root
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	store store
+	view  *view
+
+	now    func() time.Time
+	jitter func(n int64) int64 // uniform in [0, n)
+}
+
+// NewClient returns a Client keeping its state in cfg.Dir.
+func NewClient(cfg Config) (*Client, error) {
+	if len(cfg.Root) == 0 || cfg.Fetcher == nil || cfg.Dir == "" || cfg.Installer == nil {
+		return nil, errors.New("verify: Config needs Root, Fetcher, Dir and Installer")
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, metadataDir), filepath.Join(dir, stagingDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{cfg: cfg, dirPath: dir, root: root, log: log, store: store{root: root},
+		now: time.Now, jitter: rand.Int64N}
+	if _, err := newestRoot(root, metadataDir, cfg.Root); err != nil {
+		root.Close()
+		return nil, err
+	}
+	if _, err := c.store.load(); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close releases the state directory.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.root.Close()
+}
+
+func (c *Client) emit(e Event) {
+	if c.cfg.Events != nil {
+		c.cfg.Events(e)
+	}
+}
+
+// session holds the locks and the state of one operation.
+type session struct {
+	c  *Client
+	lk *lock.Lock
+	st *state
+}
+
+// begin serializes an operation within the process and across processes,
+// and loads the state.
+func (c *Client) begin(ctx context.Context) (*session, error) {
+	c.mu.Lock()
+	lk, err := lock.Acquire(ctx, filepath.Join(c.dirPath, "lock"))
+	if err != nil {
+		c.mu.Unlock()
+		if errors.Is(err, lock.ErrBusy) {
+			return nil, fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	st, err := c.store.load()
+	if err != nil {
+		lk.Release()
+		c.mu.Unlock()
+		return nil, err
+	}
+	atomicfile.Cleanup(c.root, metadataDir)
+	return &session{c: c, lk: lk, st: st}, nil
+}
+
+func (s *session) end() {
+	s.lk.Release()
+	s.c.mu.Unlock()
+}
+
+// save commits the session's state.
+func (s *session) save() error { return s.c.store.save(s.st) }
+
+// Register records that the device has the release version of component
+// installed, as artifact a (usually at first boot, from the factory
+// image). Registering again with the same release does nothing; a lower
+// release than recorded is refused with an error wrapping [ErrRollback].
+func (c *Client) Register(ctx context.Context, component, version string, a tuf.Artifact) error {
+	if err := layout.ValidComponent(component); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if err := layout.ValidVersion(version); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if a.Size < 0 || a.Size > tuf.MaxArtifactSize {
+		return fmt.Errorf("verify: artifact size %d out of range", a.Size)
+	}
+	s, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.end()
+	if cs := s.st.Components[component]; cs != nil {
+		switch cmp := layout.CompareVersions(version, cs.Baseline); {
+		case cmp < 0:
+			return securityErr(ErrRollback, "%s is at release %s, not registering the older %s", component, cs.Baseline, version)
+		case cmp == 0:
+			if cs.BaselineArtifact != art(a) {
+				return fmt.Errorf("verify: %s release %s is registered with another artifact", component, version)
+			}
+			return nil
+		}
+	}
+	s.st.Components[component] = &compState{Baseline: version, BaselineArtifact: art(a), Installed: art(a),
+		History: []HistoryEntry{{Time: c.now().UTC(), Kind: InstallRelease, Baseline: version, Reason: "registered"}}}
+	return s.save()
+}
+
+// Components returns the registered components, sorted.
+func (c *Client) Components() ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.store.load()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(st.Components))
+	for n := range st.Components {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Status describes one component on the device.
+type Status struct {
+	Component string
+	// Baseline is the release installed; Level the patch level on it (0:
+	// none) and Label its display label.
+	Baseline string
+	Level    int
+	Label    string
+	// Installed is the artifact in service.
+	Installed tuf.Artifact
+	// Available lists what the device could install on request, as of the
+	// last check; each action's Patch or Release lists the fixes.
+	Available []Action
+	// Removed reports that the user removed a patch: patches up to that
+	// level are not reinstalled automatically.
+	Removed bool
+	Policy  Policy
+	History []HistoryEntry
+}
+
+// Status returns the status of component.
+func (c *Client) Status(component string) (Status, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.store.load()
+	if err != nil {
+		return Status{}, err
+	}
+	cs := st.Components[component]
+	if cs == nil {
+		return Status{}, fmt.Errorf("%w: %q", ErrNotRegistered, trunc(component))
+	}
+	s := Status{Component: component, Baseline: cs.Baseline, Level: cs.Level, Label: cs.Label,
+		Installed: tuf.Artifact(cs.Installed), Removed: cs.Removed > 0,
+		Policy:  Policy{ManualInstall: st.ManualInstall, NoRemoval: st.NoRemoval},
+		History: slices.Clone(cs.History)}
+	if c.view != nil {
+		s.Available = planComponent(st, c.view, component, true)
+	}
+	return s, nil
+}
+
+// SetPolicy changes the device's update policy, durably.
+func (c *Client) SetPolicy(ctx context.Context, p Policy) error {
+	s, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.end()
+	s.st.ManualInstall, s.st.NoRemoval = p.ManualInstall, p.NoRemoval
+	return s.save()
+}
+
+// Update checks the repository and acts on what it finds: it finishes or
+// undoes an install a crash interrupted, refreshes the trusted metadata,
+// reverts withdrawn patches and, unless the policy says ManualInstall,
+// installs the best patch or release of each component. It returns the
+// actions it completed, also when it stops at an error.
+func (c *Client) Update(ctx context.Context) ([]Action, error) {
+	s, err := c.begin(ctx)
+	if err != nil {
+		c.fail("", err)
+		return nil, err
+	}
+	defer s.end()
+	done, err := s.update(ctx, "", false)
+	if err != nil {
+		c.fail("", err)
+	}
+	return done, err
+}
+
+// Install installs the best patch or release available for component now,
+// whatever the policy, and forgets an earlier user removal. It returns the
+// actions it completed.
+func (c *Client) Install(ctx context.Context, component string) ([]Action, error) {
+	s, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.end()
+	cs := s.st.Components[component]
+	if cs == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotRegistered, trunc(component))
+	}
+	if cs.Removed != 0 {
+		cs.Removed = 0
+		if err := s.save(); err != nil {
+			return nil, err
+		}
+	}
+	done, err := s.update(ctx, component, true)
+	if err != nil {
+		c.fail(component, err)
+	}
+	return done, err
+}
+
+// Remove removes the installed patch of component, going back to its
+// baseline release, if the policy allows it. The removed patches are not
+// reinstalled automatically until [Client.Install] is called or a higher
+// level is published.
+func (c *Client) Remove(ctx context.Context, component string) error {
+	s, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.end()
+	if s.st.NoRemoval {
+		return fmt.Errorf("%w: removing patches is not allowed on this device", ErrPolicy)
+	}
+	cs := s.st.Components[component]
+	if cs == nil {
+		return fmt.Errorf("%w: %q", ErrNotRegistered, trunc(component))
+	}
+	if err := s.reconcile(ctx, component); err != nil {
+		return err
+	}
+	if cs.Level == 0 {
+		return nil
+	}
+	a := Action{Kind: RevertPatch, Component: component, From: tuf.Artifact(cs.Installed),
+		To: tuf.Artifact(cs.BaselineArtifact), Baseline: cs.Baseline, Reason: "removed by the user"}
+	removed := cs.Level
+	if err := s.perform(ctx, &a, func(cs *compState) { cs.Removed = max(cs.Removed, removed) }); err != nil {
+		c.fail(component, err)
+		return err
+	}
+	return nil
+}
+
+// Refresh downloads and verifies the newest repository metadata, and
+// remembers it for [Client.Plan] and [Client.Status]. Most callers use
+// [Client.Update] instead.
+func (c *Client) Refresh(ctx context.Context) error {
+	s, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.end()
+	return s.refresh(ctx)
+}
+
+// Plan returns the actions [Client.Update] would perform given the last
+// Refresh, changing nothing.
+func (c *Client) Plan(ctx context.Context) ([]Action, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.store.load()
+	if err != nil {
+		return nil, err
+	}
+	if c.view == nil {
+		return nil, errors.New("verify: Plan called before a successful Refresh")
+	}
+	return plan(st, c.view, "", false), nil
+}
+
+// Do performs one action returned by [Client.Plan]: download, verify,
+// apply, verify the result, install, health check and record the new
+// state. It refuses an action that the last Refresh does not justify.
+func (c *Client) Do(ctx context.Context, a Action) error {
+	s, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.end()
+	if c.view == nil {
+		return errors.New("verify: Do called before a successful Refresh")
+	}
+	if err := s.reconcile(ctx, a.Component); err != nil {
+		return err
+	}
+	ok := slices.ContainsFunc(plan(s.st, c.view, a.Component, true), func(b Action) bool {
+		return b.Kind == a.Kind && b.Component == a.Component && b.From == a.From && b.To == a.To
+	})
+	if !ok {
+		return fmt.Errorf("verify: action %q is not justified by the verified metadata and the device's state", a.String())
+	}
+	err = s.perform(ctx, &a, nil)
+	if err != nil {
+		c.fail(a.Component, err)
+	}
+	return err
+}
+
+func (c *Client) fail(component string, err error) {
+	c.log.Error("update failed", "component", component, "err", err)
+	c.emit(Event{Kind: Failed, Component: component, Err: err})
+}
+
+// update reconciles, refreshes, plans and acts, for one component or all.
+func (s *session) update(ctx context.Context, only string, force bool) ([]Action, error) {
+	c := s.c
+	c.emit(Event{Kind: Checking, Component: only})
+	for name := range s.st.Components {
+		if only == "" || name == only {
+			if err := s.reconcile(ctx, name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := s.refresh(ctx); err != nil {
+		return nil, err
+	}
+	var done []Action
+	for range 4 { // a release may be followed by patches on it
+		actions := plan(s.st, c.view, only, force)
+		if len(actions) == 0 {
+			break
+		}
+		for i := range actions {
+			a := &actions[i]
+			if err := s.perform(ctx, a, nil); err != nil {
+				return done, err
+			}
+			done = append(done, *a)
+		}
+	}
+	if s.st.ManualInstall && !force {
+		for name := range s.st.Components {
+			if only != "" && name != only {
+				continue
+			}
+			for _, a := range planComponent(s.st, c.view, name, true) {
+				a := a
+				c.emit(Event{Kind: Available, Component: name, Action: &a})
+			}
+		}
+	}
+	return done, nil
+}
+
+// refresh runs an update cycle against each mirror in turn until one
+// succeeds, checks the result against the anti-rollback state, and
+// commits the new state.
+func (s *session) refresh(ctx context.Context) error {
+	c := s.c
+	rootBytes, err := newestRoot(c.root, metadataDir, c.cfg.Root)
+	if err != nil {
+		return err
+	}
+	comps := make([]string, 0, len(s.st.Components))
+	for n := range s.st.Components {
+		comps = append(comps, n)
+	}
+	sort.Strings(comps)
+	now := c.now().UTC()
+	refTime := now
+	if clock := time.Unix(s.st.Clock, 0).UTC(); clock.After(refTime) {
+		refTime = clock
+	}
+	fetchers := []Fetcher{c.cfg.Fetcher}
+	if ms, ok := c.cfg.Fetcher.(mirrorSet); ok {
+		fetchers = ms.mirrors()
+	}
+	var errs []error
+	for _, f := range fetchers {
+		t, err := c.refreshOnce(ctx, f, rootBytes, refTime, comps)
+		var v *view
+		if err == nil {
+			v, err = buildView(t, c.cfg.Fetcher, comps)
+		}
+		if err == nil {
+			v.fetcher = f
+			if len(fetchers) > 1 {
+				v.fetcher = c.cfg.Fetcher
+			}
+			err = s.accept(v, now)
+		}
+		if err == nil {
+			if perr := persistTrusted(c.root, metadataDir, t); perr != nil {
+				err = fmt.Errorf("verify: persist metadata: %w", perr)
+			}
+		}
+		if err == nil {
+			c.view = v
+			c.log.Info("metadata verified", "timestamp", v.roles["timestamp"], "snapshot", v.roles["snapshot"])
+			return nil
+		}
+		c.log.Warn("mirror failed", "err", err)
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// accept checks a verified view against the anti-rollback state and
+// commits what it raises: role versions, the clock, withdrawals.
+func (s *session) accept(v *view, now time.Time) error {
+	st := s.st.clone()
+	for role, ver := range v.roles {
+		if old := st.Roles[role]; ver < old {
+			return securityErr(ErrRollback, "%s version %d is older than version %d already trusted", role, ver, old)
+		}
+		st.Roles[role] = ver
+	}
+	for comp, cv := range v.comps {
+		for _, p := range cv.patches {
+			if st.withdrawn(comp, p.Baseline, p.Level) && p.Withdrawn == "" {
+				return securityErr(ErrWithdrawn, "%s patch %s level %d was withdrawn but is listed as live", comp, p.Baseline, p.Level)
+			}
+			if p.Withdrawn != "" && !st.withdrawn(comp, p.Baseline, p.Level) {
+				st.Withdrawn = append(st.Withdrawn, withdrawal{Component: comp, Baseline: p.Baseline, Level: p.Level, Result: art(p.Result)})
+			}
+		}
+	}
+	if now.Unix() > st.Clock {
+		st.Clock = now.Unix()
+	}
+	old := s.st
+	s.st = st
+	if err := s.save(); err != nil {
+		s.st = old
+		return err
+	}
+	return nil
+}

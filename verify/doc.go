@@ -1,0 +1,44 @@
+// Package verify is the device side of patchtrust: it checks a repository
+// in the background, and installs, removes and reverts signed patches and
+// releases so that nothing unverified is ever installed and nothing moves
+// the device backwards.
+//
+// Most callers need three things: [NewClient] with a [Config] (the
+// embedded root.json, an [HTTPFetcher], a state directory and a
+// [DirInstaller]), [Client.Register] once for each component the device
+// shipped with, and [Client.Run] (or [Client.Update] from their own
+// scheduler).
+//
+// # Which bytes are trusted
+//
+// Metadata is verified by go-tuf, from the newest trusted root, with a
+// fresh updater per check. A component's patches and releases are the
+// targets of its succinct hashed bin; each target's custom field is
+// decoded strictly as a tuf.Patch or tuf.Release and must sit at the path
+// the layout gives it. Targets are streamed through a length limit and
+// SHA-256 into a staging file and compared with the signed length and
+// hash before anything parses them. A patch's header must agree with its
+// signed description; its output is capped at the signed result size and
+// must hash to the signed result before it reaches the [Installer].
+//
+// # Anti-rollback state
+//
+// The state file in Config.Dir records per component the baseline floor
+// (the release installed) and the patch floor (the highest level
+// installed and health checked), the withdrawals seen, the highest version
+// of every metadata role trusted and the latest time metadata verified.
+// It is versioned, checksummed, written compare-and-swap and durably. The
+// only downward moves are a signed withdrawal, a user removal
+// ([Client.Remove]) and the automatic revert after a failed health check;
+// anything else fails with an error wrapping [ErrSecurity] and
+// [ErrRollback]. A truncated or tampered state file fails closed
+// ([ErrState]).
+//
+// # Errors
+//
+// Every failed security check returns an error wrapping [ErrSecurity] and
+// a specific error ([ErrRollback], [ErrExpired], [ErrSignature],
+// [ErrHash], [ErrLength], [ErrWithdrawn], [ErrBaseMismatch],
+// [ErrMetadata], [ErrState]). Network and disk errors never wrap
+// ErrSecurity and can be retried.
+package verify

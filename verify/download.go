@@ -1,0 +1,245 @@
+package verify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/patchtrust/patchtrust/delta"
+	"github.com/patchtrust/patchtrust/tuf"
+)
+
+const (
+	stagingDir    = "staging"
+	progressEvery = 1 << 20
+)
+
+// remotePath returns where a target is on a mirror: with consistent
+// snapshots, "targets/<dir>/<sha256>.<name>".
+func (v *view) remotePath(t target) string {
+	if !v.consistent {
+		return "targets/" + t.path
+	}
+	dir, name := path.Split(t.path)
+	return "targets/" + dir + hex.EncodeToString(t.sha256[:]) + "." + name
+}
+
+// download fetches target t into the staging directory, streaming through
+// a length limit and SHA-256, and returns the verified file. An interrupted
+// download is resumed from where it stopped if the mirror supports ranges.
+// Each mirror is tried in turn when one serves bytes that fail verification.
+func (c *Client) download(ctx context.Context, v *view, t target, comp string, a *Action) (*os.File, error) {
+	name := stagingDir + "/" + hex.EncodeToString(t.sha256[:])
+	if f, err := c.root.Open(name); err == nil {
+		if ok, err := hasHash(f, t.length, t.sha256); err == nil && ok {
+			return f, nil
+		}
+		f.Close()
+		c.root.Remove(name)
+	}
+	fetchers := []Fetcher{v.fetcher}
+	if ms, ok := v.fetcher.(mirrorSet); ok {
+		fetchers = ms.mirrors()
+	}
+	var errs []error
+	for _, f := range fetchers {
+		err := c.downloadFrom(ctx, f, v.remotePath(t), name, t, comp, a)
+		if err == nil {
+			file, err := c.root.Open(name)
+			if err != nil {
+				return nil, fmt.Errorf("verify: %w", err)
+			}
+			return file, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil || !errors.Is(err, ErrSecurity) && len(fetchers) == 1 {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (c *Client) downloadFrom(ctx context.Context, f Fetcher, remote, name string, t target, comp string, a *Action) error {
+	part := name + ".part"
+	w, err := c.root.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("verify: staging: %w", err)
+	}
+	defer w.Close()
+	h := sha256.New()
+	// Resume: hash what an earlier attempt already wrote.
+	done, err := io.Copy(h, io.LimitReader(w, t.length+1))
+	if err != nil {
+		return fmt.Errorf("verify: staging: %w", err)
+	}
+	var body io.ReadCloser
+	if rf, ok := f.(RangeFetcher); ok && done > 0 && done <= t.length {
+		body, err = rf.FetchFrom(ctx, remote, done)
+		if err != nil {
+			if errors.Is(err, ctx.Err()) {
+				return err
+			}
+			body = nil
+		}
+	}
+	if body == nil {
+		done = 0
+		h.Reset()
+		if err := w.Truncate(0); err != nil {
+			return fmt.Errorf("verify: staging: %w", err)
+		}
+		if _, err := w.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("verify: staging: %w", err)
+		}
+		if body, err = f.Fetch(ctx, remote); err != nil {
+			return &fetchError{err}
+		}
+	}
+	defer body.Close()
+	pw := &progressWriter{c: c, comp: comp, a: a, done: done, total: t.length, h: h, w: w}
+	c.emit(Event{Kind: Downloading, Component: comp, Action: a, Done: done, Total: t.length})
+	_, err = io.Copy(pw, io.LimitReader(body, t.length-done+1))
+	done = pw.done
+	if done > t.length {
+		c.root.Remove(part)
+		return securityErr(ErrLength, "%s is longer than the signed %d bytes", t.path, t.length)
+	}
+	if err != nil {
+		return &fetchError{fmt.Errorf("verify: download %s: %w", t.path, err)}
+	}
+	if done < t.length {
+		// Keep the partial file: the next attempt resumes it.
+		return &fetchError{fmt.Errorf("verify: download %s: %w after %d of %d bytes", t.path, io.ErrUnexpectedEOF, done, t.length)}
+	}
+	c.emit(Event{Kind: Verifying, Component: comp, Action: a})
+	if [sha256.Size]byte(h.Sum(nil)) != t.sha256 {
+		c.root.Remove(part)
+		return securityErr(ErrHash, "%s does not have the signed sha256", t.path)
+	}
+	if err := w.Sync(); err != nil {
+		return fmt.Errorf("verify: staging: %w", err)
+	}
+	if err := c.root.Rename(part, name); err != nil {
+		return fmt.Errorf("verify: staging: %w", err)
+	}
+	c.emit(Event{Kind: Downloading, Component: comp, Action: a, Done: done, Total: t.length})
+	return nil
+}
+
+type progressWriter struct {
+	c           *Client
+	comp        string
+	a           *Action
+	done, total int64
+	last        int64
+	h           hash.Hash
+	w           io.Writer
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.h.Write(b[:n])
+	p.done += int64(n)
+	if p.done-p.last >= progressEvery {
+		p.last = p.done
+		p.c.emit(Event{Kind: Downloading, Component: p.comp, Action: p.a, Done: p.done, Total: p.total})
+	}
+	return n, err
+}
+
+// hasHash reports whether f holds exactly size bytes with the given hash.
+func hasHash(f *os.File, size int64, sum [sha256.Size]byte) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if fi.Size() != size {
+		return false, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+		return false, err
+	}
+	return [sha256.Size]byte(h.Sum(nil)) == sum, nil
+}
+
+// artifactOf hashes a whole file.
+func artifactOf(f *os.File) (tuf.Artifact, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, io.NewSectionReader(f, 0, tuf.MaxArtifactSize+1))
+	if err != nil {
+		return tuf.Artifact{}, err
+	}
+	return tuf.Artifact{Size: n, SHA256: [sha256.Size]byte(h.Sum(nil))}, nil
+}
+
+// cappedWriter hashes what it writes and refuses to write more than max bytes.
+type cappedWriter struct {
+	w   io.Writer
+	h   hash.Hash
+	n   int64
+	max int64
+}
+
+var errTooLong = errors.New("output longer than the signed result size")
+
+func (c *cappedWriter) Write(b []byte) (int, error) {
+	if c.n+int64(len(b)) > c.max {
+		return 0, errTooLong
+	}
+	n, err := c.w.Write(b)
+	c.h.Write(b[:n])
+	c.n += int64(n)
+	return n, err
+}
+
+// applyPatch checks the header of the verified patch file against its
+// signed description, applies it to base, and writes the result to out,
+// checking size and hash against the signed result.
+func applyPatch(p *tuf.Patch, patch *os.File, base *os.File, out io.Writer) error {
+	hdr, err := delta.ReadHeader(io.NewSectionReader(patch, 0, 1<<62))
+	if err != nil {
+		return securityErr(ErrMetadata, "patch %s level %d: %v", p.Baseline, p.Level, err)
+	}
+	if hdr.BaseSize != p.Base.Size || hdr.BaseSHA256 != p.Base.SHA256 ||
+		hdr.ResultSize != p.Result.Size || hdr.ResultSHA256 != p.Result.SHA256 {
+		return securityErr(ErrBaseMismatch, "patch %s level %d: header disagrees with its signed description", p.Baseline, p.Level)
+	}
+	fi, err := base.Stat()
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if fi.Size() != p.Base.Size {
+		return errLocalBase
+	}
+	cw := &cappedWriter{w: out, h: sha256.New(), max: p.Result.Size}
+	err = delta.Apply(cw, base, fi.Size(), io.NewSectionReader(patch, 0, 1<<62))
+	switch {
+	case errors.Is(err, delta.ErrBaseMismatch):
+		return errLocalBase
+	case errors.Is(err, errTooLong):
+		return securityErr(ErrLength, "patch %s level %d: %v", p.Baseline, p.Level, err)
+	case errors.Is(err, delta.ErrResultMismatch):
+		return securityErr(ErrHash, "patch %s level %d: %v", p.Baseline, p.Level, err)
+	case errors.Is(err, delta.ErrFormat), errors.Is(err, delta.ErrTooLarge):
+		return securityErr(ErrMetadata, "patch %s level %d: %v", p.Baseline, p.Level, err)
+	case err != nil:
+		return fmt.Errorf("verify: apply patch %s level %d: %w", p.Baseline, p.Level, err)
+	}
+	if cw.n != p.Result.Size || [sha256.Size]byte(cw.h.Sum(nil)) != p.Result.SHA256 {
+		return securityErr(ErrHash, "patch %s level %d: result does not have the signed sha256", p.Baseline, p.Level)
+	}
+	return nil
+}
+
+// errLocalBase means the local file used as a base is not the patch's base.
+var errLocalBase = fmt.Errorf("%w: installed artifact is not the patch's base", ErrBaseMismatch)
+
+func stagingPath(dir string) string { return filepath.Join(dir, stagingDir) }

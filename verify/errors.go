@@ -1,0 +1,112 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/patchtrust/patchtrust/internal/lock"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// Errors. Every failed security check returns an error wrapping [ErrSecurity]
+// and one of the specific errors below; network and disk errors never wrap
+// ErrSecurity and can be retried.
+var (
+	// ErrSecurity is wrapped by every failed security check: raise an alert,
+	// don't retry blindly.
+	ErrSecurity = errors.New("verify: security check failed")
+
+	// ErrRollback means something would move the device, or its view of the
+	// repository, below a version or level it has already seen.
+	ErrRollback = errors.New("verify: rollback refused")
+	// ErrExpired means repository metadata has expired (a freeze attack or a
+	// stale mirror).
+	ErrExpired = errors.New("verify: metadata expired")
+	// ErrSignature means metadata lacks enough valid signatures.
+	ErrSignature = errors.New("verify: signature threshold not met")
+	// ErrHash means downloaded or produced bytes do not have the signed hash.
+	ErrHash = errors.New("verify: hash mismatch")
+	// ErrLength means a download is longer or shorter than signed.
+	ErrLength = errors.New("verify: length mismatch")
+	// ErrWithdrawn means metadata lists as live a patch the vendor withdrew.
+	ErrWithdrawn = errors.New("verify: withdrawn patch listed as live")
+	// ErrBaseMismatch means a patch does not apply to the artifact it is
+	// applied to, or its header disagrees with its signed description.
+	ErrBaseMismatch = errors.New("verify: patch base mismatch")
+	// ErrMetadata means signed repository metadata is malformed or breaks
+	// the repository layout (a target in the wrong place, a bad description).
+	ErrMetadata = errors.New("verify: invalid repository metadata")
+	// ErrState means the device's state file is truncated or tampered with.
+	// The client fails closed: it never resets its floors by itself.
+	ErrState = errors.New("verify: state file corrupt")
+)
+
+// Errors that are not security failures.
+var (
+	// ErrBusy means another process held the state directory until the
+	// context was done.
+	ErrBusy = errors.New("verify: state directory busy")
+	// ErrHealthCheck means an installed artifact failed the health check and
+	// was reverted.
+	ErrHealthCheck = errors.New("verify: health check failed")
+	// ErrNotRegistered means a component was never registered.
+	ErrNotRegistered = errors.New("verify: component not registered")
+	// ErrPolicy means the device's policy forbids the request.
+	ErrPolicy = errors.New("verify: forbidden by policy")
+	// ErrUnavailable means the repository offers no way to reach the
+	// requested artifact.
+	ErrUnavailable = errors.New("verify: not available")
+)
+
+// securityErr returns an error wrapping ErrSecurity and kind.
+func securityErr(kind error, format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrSecurity, kind, fmt.Sprintf(format, args...))
+}
+
+// fetchError marks an error as a network or mirror error: never security.
+type fetchError struct{ err error }
+
+func (e *fetchError) Error() string { return e.err.Error() }
+func (e *fetchError) Unwrap() error { return e.err }
+
+// translate turns an error from go-tuf into ours: download errors stay
+// plain, verification failures wrap ErrSecurity and a specific error.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fetchError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	var dl *metadata.ErrDownloadHTTP
+	if errors.As(err, &dl) {
+		return &fetchError{err}
+	}
+	if errors.Is(err, lock.ErrBusy) {
+		return err
+	}
+	msg := err.Error()
+	switch {
+	case errors.Is(err, &metadata.ErrExpiredMetadata{}):
+		return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrExpired, msg)
+	case errors.Is(err, &metadata.ErrBadVersionNumber{}), errors.Is(err, &metadata.ErrEqualVersionNumber{}):
+		return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrRollback, msg)
+	case errors.Is(err, &metadata.ErrUnsignedMetadata{}):
+		return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrSignature, msg)
+	case errors.Is(err, &metadata.ErrDownloadLengthMismatch{}):
+		return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrLength, msg)
+	case errors.Is(err, &metadata.ErrLengthOrHashMismatch{}):
+		return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrHash, msg)
+	}
+	// Anything else go-tuf reports while verifying is malformed or
+	// inconsistent metadata served by the mirror.
+	return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrMetadata, msg)
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}

@@ -1,0 +1,207 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A Fetcher reads files from a repository mirror.
+//
+// Nothing a Fetcher returns is trusted: the Client verifies every byte
+// against signed metadata before using it, and bounds every read.
+type Fetcher interface {
+	// Fetch returns the file at path, slash-separated and relative to the
+	// repository root (e.g. "timestamp.json", "targets/…"). If the file does
+	// not exist, the error must wrap fs.ErrNotExist.
+	Fetch(ctx context.Context, path string) (io.ReadCloser, error)
+}
+
+// A RangeFetcher is a Fetcher that can also read a file from an offset. The
+// Client uses it to resume an interrupted download.
+type RangeFetcher interface {
+	Fetcher
+	// FetchFrom returns the file at path from byte offset on. If the mirror
+	// cannot serve a range, it returns an error and the Client starts over.
+	FetchFrom(ctx context.Context, path string, offset int64) (io.ReadCloser, error)
+}
+
+// mirrorSet is implemented by fetchers over several mirrors, so that the
+// Client can retry a whole update cycle on the next mirror when the first
+// serves something that fails verification.
+type mirrorSet interface {
+	mirrors() []Fetcher
+}
+
+// HTTPFetcher returns a Fetcher over one or more HTTP mirrors, tried in
+// order: a mirror that fails (or that serves metadata failing verification,
+// see [Client.Refresh]) is skipped for the next. If client is nil, the
+// fetcher uses its own http.Client with connection and header timeouts,
+// never http.DefaultClient. The returned Fetcher is a [RangeFetcher].
+func HTTPFetcher(mirrors []string, client *http.Client) (Fetcher, error) {
+	if len(mirrors) == 0 {
+		return nil, errors.New("verify: no mirrors")
+	}
+	if client == nil {
+		client = newHTTPClient()
+	}
+	var ms []*httpMirror
+	for _, m := range mirrors {
+		u, err := url.Parse(m)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("verify: invalid mirror URL %q", trunc(m))
+		}
+		if !strings.HasSuffix(u.Path, "/") {
+			u.Path += "/"
+		}
+		u.RawPath = ""
+		ms = append(ms, &httpMirror{base: u, client: client})
+	}
+	if len(ms) == 1 {
+		return ms[0], nil
+	}
+	return &httpMirrors{ms: ms}, nil
+}
+
+func newHTTPClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   15 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   4,
+			ForceAttemptHTTP2:     true,
+		},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("too many redirects")
+			}
+			return nil
+		},
+	}
+}
+
+type httpMirror struct {
+	base   *url.URL
+	client *http.Client
+}
+
+func (m *httpMirror) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
+	return m.FetchFrom(ctx, p, 0)
+}
+
+func (m *httpMirror) FetchFrom(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+	if !fs.ValidPath(p) || p == "." {
+		return nil, &fetchError{fmt.Errorf("verify: invalid path %q", trunc(p))}
+	}
+	u := m.base.JoinPath(p)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, &fetchError{fmt.Errorf("verify: fetch %s: %w", p, err)}
+	}
+	if offset > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+	}
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return nil, &fetchError{fmt.Errorf("verify: fetch %s: %w", p, err)}
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		resp.Body.Close()
+		return nil, &fetchError{fmt.Errorf("verify: fetch %s from %s: %w", p, m.base.Host, fs.ErrNotExist)}
+	case offset > 0 && resp.StatusCode == http.StatusPartialContent:
+		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(offset, 10)+"-") {
+			resp.Body.Close()
+			return nil, &fetchError{fmt.Errorf("verify: fetch %s: mirror answered the wrong range", p)}
+		}
+		return resp.Body, nil
+	case offset == 0 && resp.StatusCode == http.StatusOK:
+		return resp.Body, nil
+	default:
+		resp.Body.Close()
+		return nil, &fetchError{fmt.Errorf("verify: fetch %s from %s: HTTP status %d", p, m.base.Host, resp.StatusCode)}
+	}
+}
+
+type httpMirrors struct{ ms []*httpMirror }
+
+func (h *httpMirrors) mirrors() []Fetcher {
+	fs := make([]Fetcher, len(h.ms))
+	for i, m := range h.ms {
+		fs[i] = m
+	}
+	return fs
+}
+
+func (h *httpMirrors) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
+	return h.FetchFrom(ctx, p, 0)
+}
+
+// FetchFrom tries each mirror in order. The file is reported missing only
+// if every mirror says so.
+func (h *httpMirrors) FetchFrom(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+	var errs []error
+	for _, m := range h.ms {
+		rc, err := m.FetchFrom(ctx, p, offset)
+		if err == nil {
+			return rc, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	for _, err := range errs {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, &fetchError{errors.Join(errs...)}
+		}
+	}
+	return nil, errs[0]
+}
+
+// FSFetcher returns a Fetcher that reads a repository from fsys, for
+// offline media and tests. The returned Fetcher is a [RangeFetcher] when
+// the files of fsys implement io.Seeker.
+func FSFetcher(fsys fs.FS) Fetcher { return fsFetcher{fsys} }
+
+type fsFetcher struct{ fsys fs.FS }
+
+func (f fsFetcher) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
+	return f.FetchFrom(ctx, p, 0)
+}
+
+func (f fsFetcher) FetchFrom(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &fetchError{err}
+	}
+	if !fs.ValidPath(p) || p == "." {
+		return nil, &fetchError{fmt.Errorf("verify: invalid path %q: %w", trunc(p), fs.ErrNotExist)}
+	}
+	file, err := f.fsys.Open(p)
+	if err != nil {
+		return nil, &fetchError{fmt.Errorf("verify: %w", err)}
+	}
+	if offset > 0 {
+		s, ok := file.(io.Seeker)
+		if !ok {
+			file.Close()
+			return nil, &fetchError{fmt.Errorf("verify: %s: cannot resume from offset", p)}
+		}
+		if _, err := s.Seek(offset, io.SeekStart); err != nil {
+			file.Close()
+			return nil, &fetchError{fmt.Errorf("verify: %w", err)}
+		}
+	}
+	return file, nil
+}

@@ -1,0 +1,215 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/patchtrust/patchtrust/internal/atomicfile"
+	"github.com/patchtrust/patchtrust/internal/layout"
+)
+
+// An Installer puts verified artifacts into service on the device.
+type Installer interface {
+	// Open opens the installed artifact of component for reading. The
+	// Client reads it as a patch's base and checks its hash first.
+	Open(component string) (*os.File, error)
+	// Install atomically replaces component's artifact with the content of
+	// f, which the Client has verified. Once Install returns nil the new
+	// artifact must survive power loss; if it fails, the old one must stay.
+	Install(ctx context.Context, component string, f *os.File) error
+}
+
+// stager is an Installer that creates the file to install beside its
+// destination, so that Install only has to rename it.
+type stager interface {
+	stage(component string) (*os.File, error)
+	discard(f *os.File)
+}
+
+// reverter is an Installer that keeps the previous artifact.
+type reverter interface {
+	Revert(ctx context.Context, component string) error
+}
+
+// A DirInstaller keeps each component's artifact as a file named after the
+// component in one directory, and the previous artifact beside it (with a
+// ".prev" suffix) so that going back is an instant rename.
+//
+// Every replacement is atomic and durable: the new file is written beside
+// the old one, synced, renamed over it, and the directory is synced.
+type DirInstaller struct {
+	root *os.Root
+
+	mu     sync.Mutex
+	staged map[*os.File]*atomicfile.File
+}
+
+// NewDirInstaller returns a DirInstaller for the directory dir, which must
+// exist. It removes temporary files a crash left behind.
+func NewDirInstaller(dir string) (*DirInstaller, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("verify: install directory: %w", err)
+	}
+	if err := atomicfile.Cleanup(root, "."); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("verify: install directory: %w", err)
+	}
+	return &DirInstaller{root: root, staged: map[*os.File]*atomicfile.File{}}, nil
+}
+
+// Open opens the installed artifact of component. It refuses anything but a
+// regular file (a planted symbolic link, for example).
+func (d *DirInstaller) Open(component string) (*os.File, error) {
+	if err := layout.ValidComponent(component); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	return d.openRegular(component)
+}
+
+func (d *DirInstaller) openRegular(name string) (*os.File, error) {
+	fi, err := d.root.Lstat(name)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("verify: installed %s is not a regular file", name)
+	}
+	f, err := d.root.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	return f, nil
+}
+
+func (d *DirInstaller) stage(component string) (*os.File, error) {
+	if err := layout.ValidComponent(component); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	af, err := atomicfile.Create(d.root, component, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	d.mu.Lock()
+	d.staged[af.File] = af
+	d.mu.Unlock()
+	return af.File, nil
+}
+
+func (d *DirInstaller) discard(f *os.File) {
+	d.mu.Lock()
+	af := d.staged[f]
+	delete(d.staged, f)
+	d.mu.Unlock()
+	if af != nil {
+		af.Abort()
+	}
+}
+
+// Install makes the content of f component's artifact, keeping the old
+// artifact as the previous one.
+func (d *DirInstaller) Install(ctx context.Context, component string, f *os.File) error {
+	if err := layout.ValidComponent(component); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	af := d.staged[f]
+	delete(d.staged, f)
+	d.mu.Unlock()
+	if af == nil {
+		var err error
+		if af, err = atomicfile.Create(d.root, component, 0o644); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		if _, err := io.Copy(af, io.NewSectionReader(f, 0, 1<<62)); err != nil {
+			af.Abort()
+			return fmt.Errorf("verify: install %s: %w", component, err)
+		}
+	}
+	defer af.Abort()
+	if err := d.keepPrevious(component); err != nil {
+		return err
+	}
+	if err := af.Commit(); err != nil {
+		return fmt.Errorf("verify: install %s: %w", component, err)
+	}
+	return nil
+}
+
+// keepPrevious makes the current artifact, if any, the previous one. The
+// current artifact stays in place throughout.
+func (d *DirInstaller) keepPrevious(component string) error {
+	fi, err := d.root.Lstat(component)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("verify: installed %s is not a regular file", component)
+	}
+	return d.linkOver(component, component+".prev")
+}
+
+// linkOver atomically makes dst another name of src.
+func (d *DirInstaller) linkOver(src, dst string) error {
+	af, err := atomicfile.Create(d.root, dst, 0o644) // reserves a unique temporary name
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	tmp := filepath.Base(af.Name())
+	af.Abort()
+	if err := d.root.Link(src, tmp); err != nil {
+		return fmt.Errorf("verify: keep previous %s: %w", src, err)
+	}
+	if err := d.root.Rename(tmp, dst); err != nil {
+		d.root.Remove(tmp)
+		return fmt.Errorf("verify: keep previous %s: %w", src, err)
+	}
+	return atomicfile.SyncDir(d.root, ".")
+}
+
+// Revert swaps component's artifact with the previous one, atomically.
+func (d *DirInstaller) Revert(ctx context.Context, component string) error {
+	if err := layout.ValidComponent(component); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	prev := component + ".prev"
+	if f, err := d.openRegular(prev); err != nil {
+		return err
+	} else {
+		f.Close()
+	}
+	swap := component + ".swap"
+	if err := d.linkOver(component, swap); err != nil {
+		return err
+	}
+	if err := d.root.Rename(prev, component); err != nil {
+		return fmt.Errorf("verify: revert %s: %w", component, err)
+	}
+	if err := d.root.Rename(swap, prev); err != nil {
+		return fmt.Errorf("verify: revert %s: %w", component, err)
+	}
+	return atomicfile.SyncDir(d.root, ".")
+}
+
+// openPrevious opens the previous artifact of component.
+func (d *DirInstaller) openPrevious(component string) (*os.File, error) {
+	return d.openRegular(component + ".prev")
+}
+
+// Close releases the directory.
+func (d *DirInstaller) Close() error { return d.root.Close() }
