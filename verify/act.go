@@ -256,11 +256,12 @@ func (s *session) reconcile(ctx context.Context, comp string) error {
 		return err
 	}
 	a := &Action{Kind: p.Kind, Component: comp, From: tuf.Artifact(p.From), To: tuf.Artifact(p.To), Baseline: p.Baseline, Level: p.Level, Reason: p.Reason}
-	switch got {
-	case tuf.Artifact(p.To):
+	to, from := tuf.Artifact(p.To), tuf.Artifact(p.From)
+	switch {
+	case got == to:
 		s.c.log.Info("finishing interrupted install", "component", comp)
 		return s.finish(ctx, comp, a)
-	case tuf.Artifact(p.From):
+	case got == from:
 		s.c.log.Info("dropping interrupted install", "component", comp)
 		cs.Pending = nil
 		return s.save()

@@ -20,8 +20,8 @@ import (
 // against signed metadata before using it, and bounds every read.
 type Fetcher interface {
 	// Fetch returns the file at path, slash-separated and relative to the
-	// repository root (e.g. "timestamp.json", "targets/…"). If the file does
-	// not exist, the error must wrap fs.ErrNotExist.
+	// mirror's root: "metadata/<file>" or "targets/<file>", as tuf publishes
+	// them. If the file does not exist, the error must wrap fs.ErrNotExist.
 	Fetch(ctx context.Context, path string) (io.ReadCloser, error)
 }
 

@@ -51,10 +51,10 @@ func (a *tufFetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([
 	if !ok {
 		return nil, &fetchError{fmt.Errorf("verify: unexpected metadata URL %q", trunc(u))}
 	}
-	rc, err := a.f.Fetch(a.ctx, p)
+	rc, err := a.f.Fetch(a.ctx, "metadata/"+p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &metadata.ErrDownloadHTTP{StatusCode: 404, URL: p}
+			return nil, &metadata.ErrDownloadHTTP{StatusCode: 404, URL: "metadata/" + p}
 		}
 		return nil, &fetchError{err}
 	}

@@ -1,0 +1,275 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/patchtrust/patchtrust/internal/repotest"
+	"github.com/patchtrust/patchtrust/tuf"
+)
+
+const comp = "webkit"
+
+// content returns deterministic pseudo-random bytes, with a few edits
+// between versions so that patches are small.
+func content(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	e := rand.New(rand.NewPCG(seed, 3))
+	for range 20 {
+		i := e.IntN(n - 64)
+		for j := range 64 {
+			b[i+j] = byte(e.Uint32())
+		}
+	}
+	return b
+}
+
+func artifact(b []byte) tuf.Artifact {
+	return tuf.Artifact{Size: int64(len(b)), SHA256: sha256.Sum256(b)}
+}
+
+type device struct {
+	t       *testing.T
+	c       *Client
+	dir     string
+	instDir string
+	inst    *DirInstaller
+
+	mu     sync.Mutex
+	events []Event
+}
+
+func newDevice(t *testing.T, r *repotest.Repo, factory []byte, mod func(*Config)) *device {
+	t.Helper()
+	d := &device{t: t, dir: t.TempDir(), instDir: t.TempDir()}
+	require.NoError(t, os.WriteFile(filepath.Join(d.instDir, comp), factory, 0o644))
+	inst, err := NewDirInstaller(d.instDir)
+	require.NoError(t, err)
+	t.Cleanup(func() { inst.Close() })
+	d.inst = inst
+	f, err := HTTPFetcher([]string{r.URL()}, nil)
+	require.NoError(t, err)
+	cfg := Config{Root: r.Root(), Fetcher: f, Dir: d.dir, Installer: inst, Events: func(e Event) {
+		d.mu.Lock()
+		d.events = append(d.events, e)
+		d.mu.Unlock()
+	}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := NewClient(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	d.c = c
+	require.NoError(t, c.Register(context.Background(), comp, "v1.0.0", artifact(factory)))
+	return d
+}
+
+func (d *device) installed() []byte {
+	b, err := os.ReadFile(filepath.Join(d.instDir, comp))
+	require.NoError(d.t, err)
+	return b
+}
+
+func (d *device) stateBytes() []byte {
+	b, err := os.ReadFile(filepath.Join(d.dir, stateName))
+	require.NoError(d.t, err)
+	return b
+}
+
+func (d *device) kinds() []EventKind {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ks []EventKind
+	for _, e := range d.events {
+		if len(ks) == 0 || ks[len(ks)-1] != e.Kind {
+			ks = append(ks, e.Kind)
+		}
+	}
+	d.events = nil
+	return ks
+}
+
+func kindsOf(as []Action) []ActionKind {
+	var ks []ActionKind
+	for _, a := range as {
+		ks = append(ks, a.Kind)
+	}
+	return ks
+}
+
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, c2, rel := content(1, 300<<10), content(2, 300<<10), content(3, 300<<10), content(4, 300<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b, "CVE-2026-0001")
+	r.Commit()
+
+	d := newDevice(t, r, a, nil)
+
+	// Install.
+	done, err := d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []ActionKind{ApplyPatch}, kindsOf(done))
+	assert.Equal(t, b, d.installed())
+	st, err := d.c.Status(comp)
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Level)
+	assert.Equal(t, artifact(b), st.Installed)
+	assert.Contains(t, d.kinds(), Installed)
+
+	// Nothing more to do.
+	done, err = d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, done)
+
+	// Vendor withdrawal: back to the base.
+	r.Withdraw(comp, "v1.0.0", 1, "breaks websites")
+	r.Commit()
+	done, err = d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []ActionKind{RevertPatch}, kindsOf(done))
+	assert.Equal(t, a, d.installed())
+	assert.Contains(t, d.kinds(), Withdrawn)
+
+	// A new level.
+	r.AddPatch(comp, "v1.0.0", 2, a, c2, "CVE-2026-0001", "CVE-2026-0002")
+	r.Commit()
+	done, err = d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []ActionKind{ApplyPatch}, kindsOf(done))
+	assert.Equal(t, c2, d.installed())
+
+	// User removal, not reinstalled automatically.
+	require.NoError(t, d.c.Remove(ctx, comp))
+	assert.Equal(t, a, d.installed())
+	done, err = d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, done)
+	st, err = d.c.Status(comp)
+	require.NoError(t, err)
+	assert.True(t, st.Removed)
+	require.Len(t, st.Available, 1)
+	assert.Equal(t, []string{"CVE-2026-0001", "CVE-2026-0002"}, st.Available[0].Patch.Fixes)
+
+	// Reapply on request.
+	done, err = d.c.Install(ctx, comp)
+	require.NoError(t, err)
+	assert.Equal(t, []ActionKind{ApplyPatch}, kindsOf(done))
+	assert.Equal(t, c2, d.installed())
+
+	// A release supersedes the patches.
+	r.AddRelease(comp, "v1.1.0", rel)
+	r.Commit()
+	done, err = d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []ActionKind{InstallRelease}, kindsOf(done))
+	assert.Equal(t, rel, d.installed())
+	st, err = d.c.Status(comp)
+	require.NoError(t, err)
+	assert.Equal(t, "v1.1.0", st.Baseline)
+	assert.Equal(t, 0, st.Level)
+	assert.Empty(t, st.Available)
+
+	// Registering the old release again is a rollback.
+	err = d.c.Register(ctx, comp, "v1.0.0", artifact(a))
+	assert.ErrorIs(t, err, ErrRollback)
+	assert.ErrorIs(t, err, ErrSecurity)
+}
+
+func TestManualInstall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := content(1, 100<<10), content(2, 100<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b, "CVE-2026-0001")
+	r.Commit()
+	d := newDevice(t, r, a, nil)
+	require.NoError(t, d.c.SetPolicy(ctx, Policy{ManualInstall: true}))
+
+	done, err := d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, done)
+	assert.Equal(t, a, d.installed())
+	assert.Contains(t, d.kinds(), Available)
+	st, err := d.c.Status(comp)
+	require.NoError(t, err)
+	assert.True(t, st.Policy.ManualInstall)
+	require.Len(t, st.Available, 1)
+
+	done, err = d.c.Install(ctx, comp)
+	require.NoError(t, err)
+	assert.Len(t, done, 1)
+	assert.Equal(t, b, d.installed())
+
+	require.NoError(t, d.c.SetPolicy(ctx, Policy{ManualInstall: true, NoRemoval: true}))
+	assert.ErrorIs(t, d.c.Remove(ctx, comp), ErrPolicy)
+	assert.Equal(t, b, d.installed())
+}
+
+func TestHealthCheckReverts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := content(1, 100<<10), content(2, 100<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	healthy := false
+	d := newDevice(t, r, a, func(c *Config) {
+		c.HealthCheck = func(ctx context.Context, component string) error {
+			if !healthy {
+				return assert.AnError
+			}
+			return nil
+		}
+	})
+	_, err := d.c.Update(ctx)
+	require.ErrorIs(t, err, ErrHealthCheck)
+	assert.NotErrorIs(t, err, ErrSecurity)
+	assert.Equal(t, a, d.installed())
+	ks := d.kinds()
+	assert.Contains(t, ks, Reverted)
+	assert.Contains(t, ks, Failed)
+
+	// Marked bad: not retried.
+	healthy = true
+	done, err := d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, done)
+	assert.Equal(t, a, d.installed())
+}
+
+func TestModifiedBaseFallsBackToRelease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := content(1, 100<<10), content(2, 100<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	d := newDevice(t, r, a, nil)
+	broken := bytes.Clone(a)
+	broken[10] ^= 1
+	require.NoError(t, os.WriteFile(filepath.Join(d.instDir, comp), broken, 0o644))
+	done, err := d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Len(t, done, 1)
+	assert.Equal(t, b, d.installed())
+}
