@@ -3,6 +3,8 @@ package tuf_test
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,6 +29,13 @@ func newUpdater(t *testing.T, base string, root []byte) *updater.Updater {
 	up, err := updater.New(cfg)
 	require.NoError(t, err)
 	return up
+}
+
+// serve serves dir on a loopback HTTP server for the rest of the test.
+func serve(t *testing.T, dir string) string {
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/"
 }
 
 func TestInteropGoTUFUpdater(t *testing.T) {

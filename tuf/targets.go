@@ -223,13 +223,13 @@ func describeTarget(tpath string, tf *metadata.TargetFiles) (*Patch, *Release, e
 	case PatchType:
 		var p Patch
 		if err := json.Unmarshal(*tf.Custom, &p); err != nil {
-			return nil, nil, tampered("target %q: %v", trunc(tpath), err)
+			return nil, nil, fmt.Errorf("%w: %w: target %q: %w", ErrSecurity, ErrTampered, trunc(tpath), err)
 		}
 		return &p, nil, nil
 	case ReleaseType:
 		var rel Release
 		if err := json.Unmarshal(*tf.Custom, &rel); err != nil {
-			return nil, nil, tampered("target %q: %v", trunc(tpath), err)
+			return nil, nil, fmt.Errorf("%w: %w: target %q: %w", ErrSecurity, ErrTampered, trunc(tpath), err)
 		}
 		return nil, &rel, nil
 	}

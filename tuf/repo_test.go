@@ -1,0 +1,461 @@
+package tuf_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/patchtrust/patchtrust/internal/layout"
+	"github.com/patchtrust/patchtrust/internal/repotest"
+	"github.com/patchtrust/patchtrust/tuf"
+)
+
+// hashTree returns the SHA-256 of every file under dir, and each
+// directory, by relative path.
+func hashTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			out[rel+"/"] = "dir"
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		out[rel] = hex.EncodeToString(sum[:])
+		return nil
+	}))
+	return out
+}
+
+var (
+	baseV1   = bytes.Repeat([]byte("component build 26.3.0 "), 400)
+	resultV1 = append(bytes.Clone(baseV1), []byte("fix one")...)
+	resultV2 = append(bytes.Clone(resultV1), []byte("fix two")...)
+)
+
+// TestBadInputLeavesRepositoryUnchanged runs every refused operation of the
+// issue against a published repository and checks the exact error and that
+// the working directory did not change by a single byte.
+func TestBadInputLeavesRepositoryUnchanged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{})
+	tr.AddRelease("webkit", "v26.3.0", baseV1)
+	tr.AddPatch("webkit", "v26.3.0", 2, baseV1, resultV1)
+	tr.Commit()
+	repo := tr.Repo
+	d := repotest.Diff(t, baseV1, resultV1)
+	other := repotest.Diff(t, []byte("some other base"), resultV1)
+
+	for _, tc := range []struct {
+		name string
+		op   func() error
+		want error
+	}{
+		{"duplicate patch", func() error {
+			return repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "v26.3.0", Level: 2}, bytes.NewReader(d))
+		}, tuf.ErrExists},
+		{"duplicate release", func() error {
+			return repo.AddRelease(ctx, &tuf.Release{Component: "webkit", Version: "v26.3.0"}, bytes.NewReader(baseV1))
+		}, tuf.ErrExists},
+		{"header does not match the description", func() error {
+			return repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "v26.3.0", Level: 3,
+				Result: tuf.Artifact{Size: int64(len(resultV2)), SHA256: sha256.Sum256(resultV2)}}, bytes.NewReader(d))
+		}, tuf.ErrMismatch},
+		{"base is not the release", func() error {
+			return repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "v26.3.0", Level: 3}, bytes.NewReader(other))
+		}, tuf.ErrMismatch},
+		{"not a delta", func() error {
+			return repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "v26.3.0", Level: 3}, strings.NewReader("MZ not a patch at all"))
+		}, tuf.ErrMismatch},
+		{"release does not match", func() error {
+			return repo.AddRelease(ctx, &tuf.Release{Component: "webkit", Version: "v26.4.0",
+				Artifact: tuf.Artifact{Size: 3, SHA256: sha256.Sum256([]byte("abc"))}}, strings.NewReader("abd"))
+		}, tuf.ErrMismatch},
+		{"level does not increase", func() error {
+			return repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "v26.3.0", Level: 1}, bytes.NewReader(d))
+		}, tuf.ErrLevel},
+		{"withdraw unknown patch", func() error {
+			return repo.Withdraw(ctx, "webkit", "v26.3.0", 7, "no such patch")
+		}, tuf.ErrNotFound},
+		{"withdraw without reason", func() error {
+			return repo.Withdraw(ctx, "webkit", "v26.3.0", 2, "")
+		}, tuf.ErrDescription},
+		{"component escapes a path", func() error {
+			return repo.AddRelease(ctx, &tuf.Release{Component: "../../etc", Version: "v1.0.0"}, strings.NewReader("x"))
+		}, tuf.ErrDescription},
+		{"component escapes a path in a patch", func() error {
+			return repo.AddPatch(ctx, &tuf.Patch{Component: "a/../../b", Baseline: "v26.3.0", Level: 9}, bytes.NewReader(d))
+		}, tuf.ErrDescription},
+		{"label with control characters", func() error {
+			return repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "v26.3.0", Level: 9, Label: "a\x00b"}, bytes.NewReader(d))
+		}, tuf.ErrDescription},
+		{"untrusted signer", func() error {
+			return repo.Sign(ctx, repotest.NewSigner(t))
+		}, tuf.ErrKey},
+		{"canceled", func() error {
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			return repo.AddRelease(cctx, &tuf.Release{Component: "webkit", Version: "v26.5.0"}, strings.NewReader("x"))
+		}, context.Canceled},
+	} {
+		before := hashTree(t, tr.Dir)
+		err := tc.op()
+		require.ErrorIs(t, err, tc.want, tc.name)
+		assert.Equal(t, before, hashTree(t, tr.Dir), "%s changed the working directory", tc.name)
+	}
+	// The repository still works, and still holds what it held.
+	ps, err := repo.Patches("webkit")
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	tr.AddPatch("webkit", "v26.3.0", 3, resultV1, resultV2)
+	tr.Commit()
+}
+
+func TestPublishRefusesRoleBelowThreshold(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{})
+	tr.AddRelease("modem", "v1.0.0", baseV1)
+	// Only the targets key signs: snapshot and timestamp stay unsigned.
+	require.NoError(t, tr.Repo.Sign(ctx, tr.Signer(tuf.RoleTargets)))
+	before, mirror := hashTree(t, tr.Dir), hashTree(t, tr.PublishDir)
+	dst, err := tuf.DirPublisher(tr.PublishDir)
+	require.NoError(t, err)
+	err = tr.Repo.Publish(ctx, dst)
+	require.ErrorIs(t, err, tuf.ErrUnsigned)
+	assert.Contains(t, err.Error(), "snapshot (0 of 1)")
+	assert.Equal(t, before, hashTree(t, tr.Dir))
+	assert.Equal(t, mirror, hashTree(t, tr.PublishDir), "nothing may be uploaded")
+}
+
+// TestThresholdAcrossMachines signs targets 2-of-2 with two key holders, each
+// with their own copy of the working directory.
+func TestThresholdAcrossMachines(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	root, a, b, snap, ts := repotest.NewSigner(t), repotest.NewSigner(t), repotest.NewSigner(t), repotest.NewSigner(t), repotest.NewSigner(t)
+	one := func(s *tuf.Signer) tuf.Keys { return tuf.Keys{Keys: []*tuf.PublicKey{s.Public()}} }
+	dirA := t.TempDir() + "/repo"
+	repo, err := tuf.Init(ctx, dirA, map[tuf.Role]tuf.Keys{
+		tuf.RoleRoot: one(root), tuf.RoleSnapshot: one(snap), tuf.RoleTimestamp: one(ts),
+		tuf.RoleTargets: {Keys: []*tuf.PublicKey{a.Public(), b.Public()}, Threshold: 2},
+	}, tuf.Config{BinBits: 3})
+	require.NoError(t, err)
+	require.NoError(t, repo.AddRelease(ctx, &tuf.Release{Component: "modem", Version: "v1.0.0"}, bytes.NewReader(baseV1)))
+	require.NoError(t, repo.Sign(ctx, root, a, snap, ts))
+	require.NoError(t, repo.Sign(ctx, a), "signing twice replaces the signature")
+	st, err := repo.Status()
+	require.NoError(t, err)
+	for _, s := range st {
+		if s.Name == "targets" {
+			assert.Equal(t, 1, s.Signatures)
+			assert.Equal(t, 2, s.Threshold)
+		}
+	}
+	mirror := t.TempDir()
+	dst, err := tuf.DirPublisher(mirror)
+	require.NoError(t, err)
+	require.ErrorIs(t, repo.Publish(ctx, dst), tuf.ErrUnsigned)
+	require.NoError(t, repo.Close())
+
+	// Ship the directory to the second key holder.
+	dirB := t.TempDir() + "/repo"
+	require.NoError(t, exec.Command("cp", "-a", dirA, dirB).Run())
+	repoB, err := tuf.Open(dirB)
+	require.NoError(t, err)
+	defer repoB.Close()
+	require.NoError(t, repoB.Sign(ctx, b))
+	require.NoError(t, repoB.Publish(ctx, dst))
+
+	rootJSON, err := repoB.Root()
+	require.NoError(t, err)
+	up := newUpdater(t, serve(t, mirror), rootJSON)
+	require.NoError(t, up.Refresh())
+	_, err = up.GetTargetInfo(layout.ReleasePath("modem", "v1.0.0", 3))
+	require.NoError(t, err)
+
+	// Published metadata carries one signature per key.
+	data, err := os.ReadFile(filepath.Join(mirror, "metadata", "1.targets.json"))
+	require.NoError(t, err)
+	var md struct {
+		Signatures []struct{ KeyID string } `json:"signatures"`
+	}
+	require.NoError(t, json.Unmarshal(data, &md))
+	assert.Len(t, md.Signatures, 2)
+}
+
+func TestPublishRefusesExpiredRole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{})
+	now := time.Now()
+	tuf.SetClock(tr.Repo, func() time.Time { return now.Add(25 * time.Hour) })
+	before := hashTree(t, tr.Dir)
+	dst, err := tuf.DirPublisher(t.TempDir())
+	require.NoError(t, err)
+	err = tr.Repo.Publish(ctx, dst)
+	require.ErrorIs(t, err, tuf.ErrExpired)
+	assert.Contains(t, err.Error(), "timestamp")
+	assert.Equal(t, before, hashTree(t, tr.Dir))
+
+	// Re-signing the timestamp, the online key's schedule, fixes it.
+	require.NoError(t, tr.Repo.RefreshTimestamp(ctx, tr.Signer(tuf.RoleTimestamp)))
+	require.NoError(t, tr.Repo.Publish(ctx, dst))
+}
+
+func TestRefreshTimestampPublishesOnlyTimestamp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{})
+	before := hashTree(t, tr.PublishDir)
+	require.NoError(t, tr.Repo.RefreshTimestamp(ctx, tr.Signer(tuf.RoleTimestamp)))
+	require.ErrorIs(t, tr.Repo.RefreshTimestamp(ctx, tr.Signer(tuf.RoleTargets)), tuf.ErrKey)
+	tr.Publish()
+	after := hashTree(t, tr.PublishDir)
+	var changed []string
+	for k, v := range after {
+		if before[k] != v {
+			changed = append(changed, k)
+		}
+	}
+	assert.Equal(t, []string{filepath.Join("metadata", "timestamp.json")}, changed)
+	up := newUpdater(t, tr.URL(), tr.Root())
+	require.NoError(t, up.Refresh())
+	assert.EqualValues(t, 2, up.GetTrustedMetadataSet().Timestamp.Signed.Version)
+}
+
+func TestTamperedWorkingDirectory(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		alter func(t *testing.T, dir string)
+	}{
+		{"metadata file edited", func(t *testing.T, dir string) {
+			editOne(t, filepath.Join(dir, "meta"), func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"version":`), []byte(`"version": `), 1)
+			})
+		}},
+		{"metadata file removed", func(t *testing.T, dir string) {
+			ents, err := os.ReadDir(filepath.Join(dir, "meta"))
+			require.NoError(t, err)
+			require.NoError(t, os.Remove(filepath.Join(dir, "meta", ents[0].Name())))
+		}},
+		{"manifest edited", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "repository.json")
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(p, bytes.Replace(b, []byte(`"version":1`), []byte(`"version":7`), 1), 0o644))
+		}},
+		{"manifest float", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "repository.json")
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(p, bytes.Replace(b, []byte(`"bin_bits":4`), []byte(`"bin_bits":4.0`), 1), 0o644))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tr := repotest.New(t, repotest.Config{})
+			tc.alter(t, tr.Dir)
+			_, err := tuf.Open(tr.Dir)
+			require.ErrorIs(t, err, tuf.ErrTampered)
+			require.ErrorIs(t, err, tuf.ErrSecurity)
+		})
+	}
+
+	// An altered target file is caught before it is published.
+	tr := repotest.New(t, repotest.Config{})
+	tr.AddRelease("webkit", "v26.3.0", baseV1)
+	tr.Sign()
+	editOne(t, filepath.Join(tr.Dir, "objects"), func(b []byte) []byte { return append(b, '!') })
+	repo, err := tuf.Open(tr.Dir)
+	require.NoError(t, err)
+	defer repo.Close()
+	dst, err := tuf.DirPublisher(t.TempDir())
+	require.NoError(t, err)
+	err = repo.Publish(context.Background(), dst)
+	require.ErrorIs(t, err, tuf.ErrTampered)
+	require.ErrorIs(t, err, tuf.ErrSecurity)
+}
+
+func editOne(t *testing.T, dir string, f func([]byte) []byte) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.NotEmpty(t, ents)
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		nb := f(b)
+		if !bytes.Equal(b, nb) {
+			require.NoError(t, os.WriteFile(p, nb, 0o644))
+			return
+		}
+	}
+	t.Fatal("nothing to edit")
+}
+
+// TestCustomMetadataIsDecodedStrictly puts a float and an unknown field in
+// a listed target's custom metadata, as a bin signed with altered content
+// would carry them; the repository refuses to read it.
+func TestCustomMetadataIsDecodedStrictly(t *testing.T) {
+	t.Parallel()
+	tr := repotest.New(t, repotest.Config{})
+	p := tr.AddPatch("webkit", "v26.3.0", 1, baseV1, resultV1)
+	good, err := json.Marshal(p)
+	require.NoError(t, err)
+	tpath := layout.PatchPath("webkit", "v26.3.0", 1, tuf.BinBits(tr.Repo))
+	for name, bad := range map[string]string{
+		"float level":   strings.Replace(string(good), `"level":1`, `"level":1.0`, 1),
+		"unknown field": strings.Replace(string(good), `"level":1`, `"level":1,"priority":9`, 1),
+		"future type":   strings.Replace(string(good), `patch/v1`, `patch/v2`, 1),
+	} {
+		require.NotEqual(t, string(good), bad)
+		require.NoError(t, tuf.SetCustom(tr.Repo, "webkit", tpath, bad))
+		_, err := tr.Repo.Patches("webkit")
+		require.ErrorIs(t, err, tuf.ErrTampered, name)
+		if name != "future type" {
+			require.ErrorIs(t, err, tuf.ErrDescription, name)
+		}
+	}
+}
+
+func TestWithdrawAndPrune(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{})
+	tr.AddRelease("webkit", "v26.3.0", baseV1)
+	tr.AddPatch("webkit", "v26.3.0", 1, baseV1, resultV1)
+	tr.AddPatch("webkit", "v26.3.0", 2, resultV1, resultV2)
+	tr.Commit()
+	tr.Withdraw("webkit", "v26.3.0", 2, "breaks video playback")
+	require.ErrorIs(t, tr.Repo.Withdraw(ctx, "webkit", "v26.3.0", 2, "again"), tuf.ErrExists)
+	tr.Commit()
+
+	// Devices see the signed withdrawal; the patch stays listed.
+	up := newUpdater(t, tr.URL(), tr.Root())
+	require.NoError(t, up.Refresh())
+	tf, err := up.GetTargetInfo(layout.PatchPath("webkit", "v26.3.0", 2, repotest.DefaultBinBits))
+	require.NoError(t, err)
+	var got tuf.Patch
+	require.NoError(t, json.Unmarshal(*tf.Custom, &got))
+	assert.Equal(t, "breaks video playback", got.Withdrawn)
+
+	// A new level must be higher than the withdrawn one, and may not build
+	// on the withdrawn result.
+	require.ErrorIs(t, tr.Repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "v26.3.0", Level: 2},
+		bytes.NewReader(repotest.Diff(t, resultV1, resultV2))), tuf.ErrExists)
+	require.ErrorIs(t, tr.Repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "v26.3.0", Level: 3},
+		bytes.NewReader(repotest.Diff(t, resultV2, baseV1))), tuf.ErrMismatch)
+	tr.AddPatch("webkit", "v26.3.0", 3, resultV1, append(bytes.Clone(resultV1), "fix three"...))
+
+	// A release supersedes the patches of older baselines.
+	tr.AddRelease("webkit", "v26.4.0", resultV2)
+	tr.AddRelease("modem", "v1.0.0", baseV1)
+	removed, err := tr.Repo.Prune(ctx, "webkit")
+	require.NoError(t, err)
+	require.Len(t, removed, 3)
+	ps, err := tr.Repo.Patches("")
+	require.NoError(t, err)
+	assert.Empty(t, ps)
+	rels, err := tr.Repo.Releases("")
+	require.NoError(t, err)
+	assert.Len(t, rels, 3)
+	tr.Commit()
+	entries, err := os.ReadDir(filepath.Join(tr.Dir, "objects"))
+	require.NoError(t, err)
+	assert.Len(t, entries, 3, "the pruned patches' files are removed")
+}
+
+// TestRootRotation rotates the root key twice; a device holding root
+// version 1 follows the chain 1 -> 2 -> 3.
+func TestRootRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{})
+	root1 := tr.Root()
+	tr.AddRelease("webkit", "v26.3.0", baseV1)
+	tr.Commit()
+
+	// A new root signed only by the new key is refused.
+	oldRoot := tr.Signer(tuf.RoleRoot)
+	next := repotest.NewSigner(t)
+	require.NoError(t, tr.Repo.SetKeys(ctx, tuf.RoleRoot, tuf.Keys{Keys: []*tuf.PublicKey{next.Public()}}))
+	require.NoError(t, tr.Repo.Sign(ctx, next))
+	dst, err := tuf.DirPublisher(tr.PublishDir)
+	require.NoError(t, err)
+	require.ErrorIs(t, tr.Repo.Publish(ctx, dst), tuf.ErrUnsigned)
+	got, err := tr.Repo.Root()
+	require.NoError(t, err)
+	assert.Equal(t, root1, got, "Root returns the newest fully signed root")
+	require.NoError(t, tr.Repo.Sign(ctx, oldRoot))
+	require.NoError(t, tr.Repo.Publish(ctx, dst))
+	assert.NotEqual(t, root1, mustRoot(t, tr.Repo))
+
+	// Rotate the root key again (through repotest) and the targets key.
+	tr2 := &rotator{tr: tr, root: next}
+	tr2.rotate(t, tuf.RoleRoot)
+	tr.AddPatch("webkit", "v26.3.0", 1, baseV1, resultV1)
+	tr2.rotate(t, tuf.RoleTargets)
+
+	up := newUpdater(t, tr.URL(), root1)
+	require.NoError(t, up.Refresh())
+	assert.EqualValues(t, 4, up.GetTrustedMetadataSet().Root.Signed.Version)
+	_, err = up.GetTargetInfo(layout.PatchPath("webkit", "v26.3.0", 1, repotest.DefaultBinBits))
+	require.NoError(t, err)
+
+	// Reopening verifies the whole chain.
+	repo, err := tuf.Open(tr.Dir)
+	require.NoError(t, err)
+	repo.Close()
+}
+
+type rotator struct {
+	tr   *repotest.Repo
+	root *tuf.Signer
+}
+
+func (r *rotator) rotate(t *testing.T, role tuf.Role) {
+	ctx := context.Background()
+	s := repotest.NewSigner(t)
+	require.NoError(t, r.tr.Repo.SetKeys(ctx, role, tuf.Keys{Keys: []*tuf.PublicKey{s.Public()}}))
+	signers := []*tuf.Signer{r.root, s, r.tr.Signer(tuf.RoleSnapshot), r.tr.Signer(tuf.RoleTimestamp)}
+	if role != tuf.RoleTargets {
+		signers = append(signers, r.tr.Signer(tuf.RoleTargets))
+	}
+	require.NoError(t, r.tr.Repo.Sign(ctx, signers...))
+	if role == tuf.RoleRoot {
+		r.root = s
+	}
+	dst, err := tuf.DirPublisher(r.tr.PublishDir)
+	require.NoError(t, err)
+	require.NoError(t, r.tr.Repo.Publish(ctx, dst))
+}
+
+func mustRoot(t *testing.T, r *tuf.Repository) []byte {
+	b, err := r.Root()
+	require.NoError(t, err)
+	return b
+}
