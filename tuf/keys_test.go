@@ -114,7 +114,9 @@ type noPublic struct {
 	err error
 }
 
-func (n noPublic) PublicKey(...signature.PublicKeyOption) (crypto.PublicKey, error) { return nil, n.err }
+func (n noPublic) PublicKey(...signature.PublicKeyOption) (crypto.PublicKey, error) {
+	return nil, n.err
+}
 
 func TestNewSignerRefusesBadSigners(t *testing.T) {
 	t.Parallel()
