@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -517,8 +518,15 @@ func (s *session) accept(v *view, now time.Time) error {
 			}
 		}
 	}
-	if now.Unix() > st.Clock {
+	changed := !reflect.DeepEqual(st.Roles, s.st.Roles) || len(st.Withdrawn) != len(s.st.Withdrawn)
+	// The clock is a lower bound for expiry checks: an hour's precision
+	// is enough, and spares a write per check.
+	if now.Unix() > st.Clock+3600 || changed && now.Unix() > st.Clock {
 		st.Clock = now.Unix()
+		changed = true
+	}
+	if !changed {
+		return nil
 	}
 	old := s.st
 	s.st = st

@@ -50,7 +50,11 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 	}
 	var errs []error
 	for _, f := range fetchers {
-		err := c.downloadFrom(ctx, f, v.remotePath(t), name, t, comp, a)
+		resumed, err := c.downloadFrom(ctx, f, v.remotePath(t), name, t, comp, a)
+		if err != nil && resumed && errors.Is(err, ErrSecurity) {
+			// The partial file came from elsewhere: start over once.
+			_, err = c.downloadFrom(ctx, f, v.remotePath(t), name, t, comp, a)
+		}
 		if err == nil {
 			file, err := c.root.Open(name)
 			if err != nil {
@@ -66,7 +70,12 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 	return nil, errors.Join(errs...)
 }
 
-func (c *Client) downloadFrom(ctx context.Context, f Fetcher, remote, name string, t target, comp string, a *Action) error {
+func (c *Client) downloadFrom(ctx context.Context, f Fetcher, remote, name string, t target, comp string, a *Action) (resumed bool, err error) {
+	err = c.downloadFromOnce(ctx, f, remote, name, t, comp, a, &resumed)
+	return resumed, err
+}
+
+func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name string, t target, comp string, a *Action, resumed *bool) error {
 	part := name + ".part"
 	w, err := c.root.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -89,6 +98,7 @@ func (c *Client) downloadFrom(ctx context.Context, f Fetcher, remote, name strin
 			body = nil
 		}
 	}
+	*resumed = body != nil
 	if body == nil {
 		done = 0
 		h.Reset()

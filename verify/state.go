@@ -161,8 +161,10 @@ type store struct {
 func (st *store) load() (*state, error) {
 	data, err := st.root.ReadFile(stateName)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, err := st.root.Stat(metadataDir + "/root.json"); err == nil {
-			return nil, securityErr(ErrState, "state file missing beside trusted metadata")
+		for _, n := range []string{"root.json", "timestamp.json"} {
+			if _, err := st.root.Stat(metadataDir + "/" + n); err == nil {
+				return nil, securityErr(ErrState, "state file missing beside trusted metadata")
+			}
 		}
 		st.seq = 0
 		return (&state{}).clone(), nil
