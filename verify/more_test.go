@@ -1,0 +1,196 @@
+package verify
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/patchtrust/patchtrust/internal/repotest"
+	"github.com/patchtrust/patchtrust/tuf"
+)
+
+func TestSecondClientOnSameDirWaitsOrFails(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	other, err := NewClient(Config{Root: f.r.Root(), Fetcher: FSFetcher(os.DirFS(f.r.PublishDir)), Dir: f.d.dir, Installer: f.d.inst})
+	require.NoError(t, err)
+	defer other.Close()
+
+	s, err := f.d.c.begin(context.Background()) // holds the directory
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = other.Update(ctx)
+	assert.ErrorIs(t, err, ErrBusy)
+	assert.NotErrorIs(t, err, ErrSecurity)
+
+	// Once released, the waiting client proceeds.
+	done := make(chan error, 1)
+	go func() { _, err := other.Update(context.Background()); done <- err }()
+	s.end()
+	require.NoError(t, <-done)
+}
+
+func TestConcurrentUpdates(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.r.AddPatch(comp, "v1.0.0", 2, f.a, f.c)
+	f.r.Commit()
+	other, err := NewClient(Config{Root: f.r.Root(), Fetcher: FSFetcher(os.DirFS(f.r.PublishDir)), Dir: f.d.dir, Installer: f.d.inst})
+	require.NoError(t, err)
+	defer other.Close()
+	var wg sync.WaitGroup
+	var applied atomic.Int32
+	for i := range 6 {
+		c := f.d.c
+		if i%2 == 1 {
+			c = other
+		}
+		wg.Go(func() {
+			done, err := c.Update(context.Background())
+			assert.NoError(t, err)
+			applied.Add(int32(len(done)))
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), applied.Load(), "exactly one client applied the new level")
+	assert.Equal(t, f.c, f.d.installed())
+	st, err := other.Status(comp)
+	require.NoError(t, err)
+	assert.Equal(t, 2, st.Level)
+}
+
+// cutServer serves dir, but cuts the first response for a patch target
+// after half its bytes, and records Range requests.
+func TestResumeWithRange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := content(1, 256<<10), content(9, 256<<10)
+	for i := range b {
+		if i%3 == 0 {
+			b[i] ^= 0x55 // a large patch
+		}
+	}
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	var cut atomic.Bool
+	var ranges atomic.Int32
+	fsrv := http.FileServer(http.Dir(r.PublishDir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/targets/patches/") {
+			if req.Header.Get("Range") != "" {
+				ranges.Add(1)
+			} else if cut.CompareAndSwap(false, true) {
+				data, err := os.ReadFile(filepath.Join(r.PublishDir, filepath.FromSlash(req.URL.Path)))
+				require.NoError(t, err)
+				w.Header().Set("Content-Length", itoa(len(data)))
+				w.Write(data[:len(data)/2])
+				panic(http.ErrAbortHandler)
+			}
+		}
+		fsrv.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	d := newDevice(t, r, a, func(c *Config) {
+		f, err := HTTPFetcher([]string{srv.URL}, nil)
+		require.NoError(t, err)
+		c.Fetcher = f
+	})
+	_, err := d.c.Update(ctx)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, ErrSecurity)
+	assert.Equal(t, a, d.installed())
+
+	done, err := d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Len(t, done, 1)
+	assert.Equal(t, b, d.installed())
+	assert.Equal(t, int32(1), ranges.Load(), "the second attempt resumed with a Range request")
+}
+
+func TestOfflineMediaAndRootRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, c2 := content(1, 32<<10), content(2, 32<<10), content(3, 32<<10)
+	r := repotest.New(t, repotest.Config{})
+	factoryRoot := r.Root()
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	d := newDevice(t, r, a, func(c *Config) { c.Fetcher = FSFetcher(os.DirFS(r.PublishDir)); c.Root = factoryRoot })
+	_, err := d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, b, d.installed())
+
+	// Rotate the timestamp and root keys: the device follows the chain.
+	r.RotateKey(tuf.RoleTimestamp)
+	r.RotateKey(tuf.RoleRoot)
+	r.AddPatch(comp, "v1.0.0", 2, a, c2)
+	r.Commit()
+	_, err = d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, c2, d.installed())
+
+	// A new client with the old embedded root keeps the newer stored one.
+	d.c.Close()
+	c, err := NewClient(Config{Root: factoryRoot, Fetcher: FSFetcher(os.DirFS(r.PublishDir)), Dir: d.dir, Installer: d.inst})
+	require.NoError(t, err)
+	defer c.Close()
+	stored, err := os.ReadFile(filepath.Join(d.dir, metadataDir, "root.json"))
+	require.NoError(t, err)
+	assert.Equal(t, r.Root(), stored)
+	r.RefreshTimestamp()
+	_, err = c.Update(ctx)
+	require.NoError(t, err)
+	stored2, err := os.ReadFile(filepath.Join(d.dir, metadataDir, "root.json"))
+	require.NoError(t, err)
+	assert.Equal(t, stored, stored2)
+}
+
+func TestReconcileInterruptedInstall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		installed func(f *fixture) []byte // what the crash left installed
+		want      func(f *fixture) []byte
+		level     int
+	}{
+		{"crash after install", func(f *fixture) []byte { return f.c }, func(f *fixture) []byte { return f.c }, 2},
+		{"crash before install", func(f *fixture) []byte { return f.b }, func(f *fixture) []byte { return f.c }, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			f.r.AddPatch(comp, "v1.0.0", 2, f.b, f.c)
+			f.r.Commit()
+			// Journal the intent as perform does, then "crash".
+			s, err := f.d.c.begin(ctx)
+			require.NoError(t, err)
+			cs := s.st.Components[comp]
+			cs.Pending = &pending{Kind: ApplyPatch, From: art(artifact(f.b)), To: art(artifact(f.c)), Baseline: "v1.0.0", Level: 2}
+			require.NoError(t, s.save())
+			s.end()
+			require.NoError(t, os.WriteFile(filepath.Join(f.d.instDir, comp), tc.installed(f), 0o644))
+
+			_, err = f.d.c.Update(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want(f), f.d.installed())
+			st, err := f.d.c.Status(comp)
+			require.NoError(t, err)
+			assert.Equal(t, tc.level, st.Level)
+		})
+	}
+}

@@ -1,0 +1,122 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/patchtrust/patchtrust/internal/repotest"
+)
+
+// flakyFetcher fails the first n fetches of timestamp.json.
+type flakyFetcher struct {
+	Fetcher
+	mu sync.Mutex
+	n  int
+}
+
+func (f *flakyFetcher) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
+	f.mu.Lock()
+	fail := p == "metadata/timestamp.json" && f.n > 0
+	if fail {
+		f.n--
+	}
+	f.mu.Unlock()
+	if fail {
+		return nil, errors.New("connection refused")
+	}
+	return f.Fetcher.Fetch(ctx, p)
+}
+
+func TestRunSchedule(t *testing.T) {
+	t.Parallel()
+	a, b := content(1, 16<<10), content(2, 16<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	dir, instDir := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(instDir+"/"+comp, a, 0o644))
+	root := r.Root()
+
+	synctest.Test(t, func(t *testing.T) {
+		inst, err := NewDirInstaller(instDir)
+		require.NoError(t, err)
+		defer inst.Close()
+		var mu sync.Mutex
+		var checks []time.Duration
+		var failures int
+		start := time.Now()
+		c, err := NewClient(Config{Root: root, Dir: dir, Installer: inst,
+			Fetcher: &flakyFetcher{Fetcher: FSFetcher(os.DirFS(r.PublishDir)), n: 4},
+			Events: func(e Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch e.Kind {
+				case Checking:
+					checks = append(checks, time.Since(start))
+				case Failed:
+					failures++
+				}
+			}})
+		require.NoError(t, err)
+		defer c.Close()
+		c.jitter = func(n int64) int64 { return n / 2 } // no offset
+		require.NoError(t, c.Register(context.Background(), comp, "v1.0.0", artifact(a)))
+
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- c.Run(ctx, RunConfig{Interval: time.Hour, MinBackoff: time.Minute, MaxBackoff: 4 * time.Minute}) }()
+		time.Sleep(3 * time.Hour)
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
+
+		want := []time.Duration{0, 1, 3, 7, 11, 71, 131} // minutes: backoff 1, 2, 4, 4 (cap), then the interval
+		mu.Lock()
+		defer mu.Unlock()
+		require.GreaterOrEqual(t, len(checks), len(want))
+		for i, w := range want {
+			assert.Equal(t, w*time.Minute, checks[i].Round(time.Second), "check %d", i)
+		}
+		assert.Equal(t, 4, failures)
+		got, err := os.ReadFile(instDir + "/" + comp)
+		require.NoError(t, err)
+		assert.Equal(t, b, got, "the patch was installed once the mirror recovered")
+	})
+}
+
+func TestNextWaitJitter(t *testing.T) {
+	t.Parallel()
+	c := &Client{}
+	rc := RunConfig{Interval: time.Hour, Jitter: 10 * time.Minute}.withDefaults()
+	for _, tc := range []struct {
+		pick func(int64) int64
+		want time.Duration
+	}{
+		{func(int64) int64 { return 0 }, 50 * time.Minute},
+		{func(n int64) int64 { return n - 1 }, 70 * time.Minute},
+		{func(n int64) int64 { return n / 2 }, time.Hour},
+	} {
+		c.jitter = tc.pick
+		assert.Equal(t, tc.want, c.nextWait(rc, 0))
+	}
+	// Backoff doubles up to the cap; jitter never exceeds half the wait.
+	c.jitter = func(int64) int64 { return 0 }
+	rc = RunConfig{Interval: time.Hour, MinBackoff: time.Minute, MaxBackoff: 10 * time.Minute, Jitter: time.Hour}.withDefaults()
+	assert.Equal(t, 30*time.Second, c.nextWait(rc, 1))
+	assert.Equal(t, 5*time.Minute, c.nextWait(rc, 10))
+	// Defaults.
+	d := RunConfig{}.withDefaults()
+	assert.Equal(t, 6*time.Hour, d.Interval)
+	assert.Equal(t, 36*time.Minute, d.Jitter)
+	assert.Equal(t, time.Minute, d.MinBackoff)
+	assert.Equal(t, 6*time.Hour, d.MaxBackoff)
+}
