@@ -74,7 +74,9 @@ func TestRunSchedule(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
-		go func() { done <- c.Run(ctx, RunConfig{Interval: time.Hour, MinBackoff: time.Minute, MaxBackoff: 4 * time.Minute}) }()
+		go func() {
+			done <- c.Run(ctx, RunConfig{Interval: time.Hour, MinBackoff: time.Minute, MaxBackoff: 4 * time.Minute})
+		}()
 		time.Sleep(3 * time.Hour)
 		cancel()
 		assert.ErrorIs(t, <-done, context.Canceled)
