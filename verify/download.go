@@ -109,7 +109,7 @@ func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name s
 			return fmt.Errorf("verify: staging: %w", err)
 		}
 		if body, err = f.Fetch(ctx, remote); err != nil {
-			return &fetchError{err}
+			return &fetchError{Err: err}
 		}
 	}
 	defer body.Close()
@@ -122,11 +122,11 @@ func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name s
 		return securityErr(ErrLength, "%s is longer than the signed %d bytes", t.path, t.length)
 	}
 	if err != nil {
-		return &fetchError{fmt.Errorf("verify: download %s: %w", t.path, err)}
+		return &fetchError{Err: fmt.Errorf("verify: download %s: %w", t.path, err)}
 	}
 	if done < t.length {
 		// Keep the partial file: the next attempt resumes it.
-		return &fetchError{fmt.Errorf("verify: download %s: %w after %d of %d bytes", t.path, io.ErrUnexpectedEOF, done, t.length)}
+		return &fetchError{Err: fmt.Errorf("verify: download %s: %w after %d of %d bytes", t.path, io.ErrUnexpectedEOF, done, t.length)}
 	}
 	c.emit(Event{Kind: Verifying, Component: comp, Action: a})
 	if [sha256.Size]byte(h.Sum(nil)) != t.sha256 {

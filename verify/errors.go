@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/patchtrust/patchtrust/internal/lock"
+	"github.com/patchtrust/patchtrust/internal/trust"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -64,10 +65,7 @@ func securityErr(kind error, format string, args ...any) error {
 }
 
 // fetchError marks an error as a network or mirror error: never security.
-type fetchError struct{ err error }
-
-func (e *fetchError) Error() string { return e.err.Error() }
-func (e *fetchError) Unwrap() error { return e.err }
+type fetchError = trust.FetchError
 
 // translate turns an error from go-tuf into ours: download errors stay
 // plain, verification failures wrap ErrSecurity and a specific error.
@@ -81,7 +79,7 @@ func translate(err error) error {
 	}
 	var dl *metadata.ErrDownloadHTTP
 	if errors.As(err, &dl) {
-		return &fetchError{err}
+		return &fetchError{Err: err}
 	}
 	if errors.Is(err, lock.ErrBusy) {
 		return err

@@ -102,35 +102,35 @@ func (m *httpMirror) Fetch(ctx context.Context, p string) (io.ReadCloser, error)
 
 func (m *httpMirror) FetchFrom(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
 	if !fs.ValidPath(p) || p == "." {
-		return nil, &fetchError{fmt.Errorf("verify: invalid path %q", trunc(p))}
+		return nil, &fetchError{Err: fmt.Errorf("verify: invalid path %q", trunc(p))}
 	}
 	u := m.base.JoinPath(p)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, &fetchError{fmt.Errorf("verify: fetch %s: %w", p, err)}
+		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s: %w", p, err)}
 	}
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
 	resp, err := m.client.Do(req)
 	if err != nil {
-		return nil, &fetchError{fmt.Errorf("verify: fetch %s: %w", p, err)}
+		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s: %w", p, err)}
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		resp.Body.Close()
-		return nil, &fetchError{fmt.Errorf("verify: fetch %s from %s: %w", p, m.base.Host, fs.ErrNotExist)}
+		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s from %s: %w", p, m.base.Host, fs.ErrNotExist)}
 	case offset > 0 && resp.StatusCode == http.StatusPartialContent:
 		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(offset, 10)+"-") {
 			resp.Body.Close()
-			return nil, &fetchError{fmt.Errorf("verify: fetch %s: mirror answered the wrong range", p)}
+			return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s: mirror answered the wrong range", p)}
 		}
 		return resp.Body, nil
 	case offset == 0 && resp.StatusCode == http.StatusOK:
 		return resp.Body, nil
 	default:
 		resp.Body.Close()
-		return nil, &fetchError{fmt.Errorf("verify: fetch %s from %s: HTTP status %d", p, m.base.Host, resp.StatusCode)}
+		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s from %s: HTTP status %d", p, m.base.Host, resp.StatusCode)}
 	}
 }
 
@@ -164,7 +164,7 @@ func (h *httpMirrors) FetchFrom(ctx context.Context, p string, offset int64) (io
 	}
 	for _, err := range errs {
 		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, &fetchError{errors.Join(errs...)}
+			return nil, &fetchError{Err: errors.Join(errs...)}
 		}
 	}
 	return nil, errs[0]
@@ -183,24 +183,24 @@ func (f fsFetcher) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
 
 func (f fsFetcher) FetchFrom(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, &fetchError{err}
+		return nil, &fetchError{Err: err}
 	}
 	if !fs.ValidPath(p) || p == "." {
-		return nil, &fetchError{fmt.Errorf("verify: invalid path %q: %w", trunc(p), fs.ErrNotExist)}
+		return nil, &fetchError{Err: fmt.Errorf("verify: invalid path %q: %w", trunc(p), fs.ErrNotExist)}
 	}
 	file, err := f.fsys.Open(p)
 	if err != nil {
-		return nil, &fetchError{fmt.Errorf("verify: %w", err)}
+		return nil, &fetchError{Err: fmt.Errorf("verify: %w", err)}
 	}
 	if offset > 0 {
 		s, ok := file.(io.Seeker)
 		if !ok {
 			file.Close()
-			return nil, &fetchError{fmt.Errorf("verify: %s: cannot resume from offset", p)}
+			return nil, &fetchError{Err: fmt.Errorf("verify: %s: cannot resume from offset", p)}
 		}
 		if _, err := s.Seek(offset, io.SeekStart); err != nil {
 			file.Close()
-			return nil, &fetchError{fmt.Errorf("verify: %w", err)}
+			return nil, &fetchError{Err: fmt.Errorf("verify: %w", err)}
 		}
 	}
 	return file, nil

@@ -398,6 +398,13 @@ func (m *mirror) override(match func(p string) bool, h http.HandlerFunc) {
 	m.overrides = append(m.overrides, override{match, h})
 }
 
+// reset removes every override.
+func (m *mirror) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.overrides = nil
+}
+
 // serveDir makes the mirror serve another published directory.
 func (m *mirror) serveDir(dir string) {
 	m.mu.Lock()
@@ -417,11 +424,13 @@ func (m *mirror) requested(match func(p string) bool) bool {
 	return false
 }
 
-func isTarget(p string) bool   { return strings.HasPrefix(p, "targets/") }
-func isPatch(p string) bool    { return strings.HasPrefix(p, "targets/patches/") }
-func isRelease(p string) bool  { return strings.HasPrefix(p, "targets/releases/") }
+func isTarget(p string) bool  { return strings.HasPrefix(p, "targets/") }
+func isPatch(p string) bool   { return strings.HasPrefix(p, "targets/patches/") }
+func isRelease(p string) bool { return strings.HasPrefix(p, "targets/releases/") }
 func isMeta(name string) func(string) bool {
-	return func(p string) bool { return p == "metadata/"+name || strings.HasSuffix(p, "."+name) && strings.HasPrefix(p, "metadata/") }
+	return func(p string) bool {
+		return p == "metadata/"+name || strings.HasSuffix(p, "."+name) && strings.HasPrefix(p, "metadata/")
+	}
 }
 
 // endless is an infinite stream of bytes.
@@ -451,6 +460,9 @@ type device struct {
 	c          *verify.Client
 	inst       *verify.DirInstaller
 	fetcher    verify.Fetcher
+
+	stalled chan struct{} // signalled by a stalling mirror
+	victim  string        // a file outside the device that must not change
 }
 
 // newDevice creates a device with comp (and other) at the release, registered.

@@ -1,0 +1,248 @@
+// Package trust runs one TUF update cycle with go-tuf for a device: a
+// fresh updater from the newest trusted root, our own fetcher (with the
+// cycle's context and go-tuf's length limits), an absolute metadata
+// directory that go-tuf only reads, and durable persistence of exactly the
+// bytes that verified.
+//
+// Errors are returned as go-tuf reports them, except download errors,
+// which are wrapped in a *FetchError; callers translate them.
+package trust
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patchtrust/patchtrust/internal/atomicfile"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"github.com/theupdateframework/go-tuf/v2/metadata/config"
+	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+)
+
+// Size limits on metadata files.
+const (
+	MaxRootSize      = 512 << 10
+	MaxTimestampSize = 16 << 10
+	MaxSnapshotSize  = 8 << 20
+	MaxTargetsSize   = 8 << 20
+)
+
+// remoteBase is the fake URL go-tuf builds metadata URLs from; the adapter
+// strips it again and hands the path to the Fetcher.
+const remoteBase = "patchtrust-mirror:///"
+
+// A Fetcher reads files from a mirror; see verify.Fetcher.
+type Fetcher interface {
+	Fetch(ctx context.Context, path string) (io.ReadCloser, error)
+}
+
+// A FetchError is a network or mirror error: never a security failure.
+type FetchError struct{ Err error }
+
+func (e *FetchError) Error() string { return e.Err.Error() }
+func (e *FetchError) Unwrap() error { return e.Err }
+
+// Config configures one update cycle.
+type Config struct {
+	Fetcher Fetcher
+	// Prefix is prepended to metadata file names to make Fetcher paths,
+	// e.g. "metadata/".
+	Prefix string
+	// Root is the newest trusted root.json.
+	Root []byte
+	// Dir is the absolute path of the directory holding trusted metadata
+	// (go-tuf only reads it); Store is the same directory, for writing.
+	Dir   string
+	Store *os.Root
+	// RefTime is the time expiry is checked against.
+	RefTime time.Time
+}
+
+// A Cycle is the outcome of one update cycle.
+type Cycle struct {
+	U   *updater.Updater
+	got map[string][][]byte // role name -> downloaded files, in order
+}
+
+type tufFetcher struct {
+	ctx    context.Context
+	f      Fetcher
+	prefix string
+	got    map[string][][]byte
+}
+
+func (a *tufFetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([]byte, error) {
+	p, ok := strings.CutPrefix(u, remoteBase)
+	if !ok {
+		return nil, &FetchError{fmt.Errorf("unexpected metadata URL %q", u)}
+	}
+	rc, err := a.f.Fetch(a.ctx, a.prefix+p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &metadata.ErrDownloadHTTP{StatusCode: 404, URL: a.prefix + p}
+		}
+		return nil, &FetchError{err}
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxLength+1))
+	if err != nil {
+		return nil, &FetchError{fmt.Errorf("fetch %s: %w", p, err)}
+	}
+	if int64(len(data)) > maxLength {
+		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s is longer than %d bytes", p, maxLength)}
+	}
+	if role, ok := roleOfPath(p); ok {
+		a.got[role] = append(a.got[role], data)
+	}
+	return data, nil
+}
+
+// roleOfPath returns the role of a metadata path "[N.]<escaped role>.json".
+func roleOfPath(p string) (string, bool) {
+	name, ok := strings.CutSuffix(p, ".json")
+	if !ok {
+		return "", false
+	}
+	if v, rest, ok := strings.Cut(name, "."); ok {
+		if _, err := strconv.ParseUint(v, 10, 63); err == nil {
+			name = rest
+		}
+	}
+	role, err := url.PathUnescape(name)
+	if err != nil || role == "" {
+		return "", false
+	}
+	return role, true
+}
+
+// Refresh runs the TUF client workflow for the top-level roles. The
+// returned Cycle is not nil when the updater was created, even on error,
+// so that what did verify can be persisted.
+func Refresh(ctx context.Context, cfg Config) (*Cycle, error) {
+	ad := &tufFetcher{ctx: ctx, f: cfg.Fetcher, prefix: cfg.Prefix, got: map[string][][]byte{}}
+	ucfg := &config.UpdaterConfig{
+		MaxRootRotations:      32,
+		MaxDelegations:        32,
+		RootMaxLength:         MaxRootSize,
+		TimestampMaxLength:    MaxTimestampSize,
+		SnapshotMaxLength:     MaxSnapshotSize,
+		TargetsMaxLength:      MaxTargetsSize,
+		Fetcher:               ad,
+		LocalTrustedRoot:      cfg.Root,
+		LocalMetadataDir:      cfg.Dir,
+		RemoteMetadataURL:     remoteBase,
+		RemoteTargetsURL:      remoteBase + "targets/",
+		DisableLocalCache:     true, // Persist writes verified metadata, durably
+		PrefixTargetsWithHash: true,
+	}
+	u, err := updater.New(ucfg)
+	if err != nil {
+		return nil, err
+	}
+	u.UnsafeSetRefTime(cfg.RefTime)
+	c := &Cycle{U: u, got: ad.got}
+	return c, u.Refresh()
+}
+
+// Persist writes the verified metadata of the cycle to dir inside root,
+// durably, under unversioned names, as the exact bytes downloaded.
+// Metadata that was not downloaded in this cycle is left as stored.
+func (c *Cycle) Persist(root *os.Root, dir string) error {
+	tm := c.U.GetTrustedMetadataSet()
+	write := func(role string, version int64, sigs []metadata.Signature, parse func([]byte) (int64, []metadata.Signature, error)) error {
+		list := c.got[role]
+		for i := len(list) - 1; i >= 0; i-- {
+			v, s, err := parse(list[i])
+			if err != nil || v != version || !reflect.DeepEqual(s, sigs) {
+				continue
+			}
+			return atomicfile.WriteBytes(root, dir+"/"+url.PathEscape(role)+".json", list[i], 0o644)
+		}
+		return nil
+	}
+	if tm.Root != nil {
+		if err := write(metadata.ROOT, tm.Root.Signed.Version, tm.Root.Signatures, func(b []byte) (int64, []metadata.Signature, error) {
+			m, err := metadata.Root().FromBytes(b)
+			if err != nil {
+				return 0, nil, err
+			}
+			return m.Signed.Version, m.Signatures, nil
+		}); err != nil {
+			return err
+		}
+	}
+	if tm.Timestamp != nil {
+		if err := write(metadata.TIMESTAMP, tm.Timestamp.Signed.Version, tm.Timestamp.Signatures, func(b []byte) (int64, []metadata.Signature, error) {
+			m, err := metadata.Timestamp().FromBytes(b)
+			if err != nil {
+				return 0, nil, err
+			}
+			return m.Signed.Version, m.Signatures, nil
+		}); err != nil {
+			return err
+		}
+	}
+	if tm.Snapshot != nil {
+		if err := write(metadata.SNAPSHOT, tm.Snapshot.Signed.Version, tm.Snapshot.Signatures, func(b []byte) (int64, []metadata.Signature, error) {
+			m, err := metadata.Snapshot().FromBytes(b)
+			if err != nil {
+				return 0, nil, err
+			}
+			return m.Signed.Version, m.Signatures, nil
+		}); err != nil {
+			return err
+		}
+	}
+	for role, md := range tm.Targets {
+		if err := write(role, md.Signed.Version, md.Signatures, func(b []byte) (int64, []metadata.Signature, error) {
+			m, err := metadata.Targets().FromBytes(b)
+			if err != nil {
+				return 0, nil, err
+			}
+			return m.Signed.Version, m.Signatures, nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrStoredRoot means the stored root.json does not parse.
+var ErrStoredRoot = errors.New("stored root.json is corrupt")
+
+// NewestRoot returns the newer of the root stored in dir inside root and
+// the embedded one, so that an older embedded root never replaces a newer
+// verified one.
+func NewestRoot(root *os.Root, dir string, embedded []byte) ([]byte, error) {
+	var embVersion int64 = -1
+	if embedded != nil {
+		emb, err := metadata.Root().FromBytes(embedded)
+		if err != nil {
+			return nil, fmt.Errorf("embedded root: %w", err)
+		}
+		embVersion = emb.Signed.Version
+	}
+	stored, err := root.ReadFile(dir + "/root.json")
+	if errors.Is(err, fs.ErrNotExist) && embedded != nil {
+		return embedded, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read stored root: %w", err)
+	}
+	m, err := metadata.Root().FromBytes(stored)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStoredRoot, err)
+	}
+	if embVersion > m.Signed.Version {
+		return embedded, nil
+	}
+	return stored, nil
+}
