@@ -110,11 +110,11 @@ func (r *Repository) Publish(ctx context.Context, dst Publisher) error {
 		}
 	}
 	if len(unsigned) > 0 {
-		sort.Strings(unsigned)
+		sortRoles(unsigned)
 		return fmt.Errorf("%w: %s", ErrUnsigned, summarize(unsigned))
 	}
 	if len(expired) > 0 {
-		sort.Strings(expired)
+		sortRoles(expired)
 		return fmt.Errorf("%w: %s", ErrExpired, summarize(expired))
 	}
 	if r.man.Roles[string(RoleRoot)].Staged {
@@ -217,6 +217,24 @@ func (r *Repository) Publish(ctx context.Context, dst Publisher) error {
 			r.man.Published[key] = rec
 		}
 		return nil
+	})
+}
+
+// sortRoles sorts role descriptions with the top-level roles first.
+func sortRoles(names []string) {
+	rank := func(s string) int {
+		for i, r := range topRoles {
+			if s == string(r) || strings.HasPrefix(s, string(r)+" ") {
+				return i
+			}
+		}
+		return len(topRoles)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if a, b := rank(names[i]), rank(names[j]); a != b {
+			return a < b
+		}
+		return names[i] < names[j]
 	})
 }
 

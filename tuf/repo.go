@@ -316,6 +316,9 @@ func setRoleKeys(root *metadata.RootType, role Role, k Keys) error {
 func Open(dir string) (*Repository, error) {
 	fsys, err := os.OpenRoot(dir)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s is not a patchtrust repository: %w", ErrNotFound, dir, err)
+		}
 		return nil, fmt.Errorf("tuf: open repository: %w", err)
 	}
 	r := &Repository{dir: dir, fs: fsys, now: time.Now}

@@ -221,3 +221,22 @@ func (r *Repository) Status() ([]RoleStatus, error) {
 	}
 	return out, nil
 }
+
+// Keys returns the keys and threshold of role in the newest root, staged or
+// not.
+func (r *Repository) Keys(role Role) (Keys, error) {
+	if !isTopRole(string(role)) {
+		return Keys{}, fmt.Errorf("tuf: unknown role %q", trunc(string(role)))
+	}
+	root := r.roots[len(r.roots)-1].Signed
+	rl := root.Roles[string(role)]
+	out := Keys{Threshold: rl.Threshold}
+	for _, id := range rl.KeyIDs {
+		k, err := keyFromMetadata(root.Keys[id])
+		if err != nil {
+			return Keys{}, err
+		}
+		out.Keys = append(out.Keys, k)
+	}
+	return out, nil
+}
