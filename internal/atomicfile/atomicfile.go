@@ -175,6 +175,29 @@ func Remove(root *os.Root, name string) error {
 	return SyncDir(root, path.Dir(path.Clean(name)))
 }
 
+// Rename renames oldname to newname inside root, replacing newname
+// atomically, as one crash point before and one after. It does not sync the
+// directory: call SyncDir once a sequence of renames is complete.
+func Rename(root *os.Root, oldname, newname string) error {
+	failpoint.Hit("rename", newname)
+	if err := root.Rename(oldname, newname); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	failpoint.Hit("renamed", newname)
+	return nil
+}
+
+// Link makes newname another name of the file oldname inside root, as one
+// crash point before and one after. It does not sync the directory.
+func Link(root *os.Root, oldname, newname string) error {
+	failpoint.Hit("link", newname)
+	if err := root.Link(oldname, newname); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	failpoint.Hit("linked", newname)
+	return nil
+}
+
 // Cleanup removes temporary files that a crashed writer left in dir
 // (slash-separated, inside root).
 func Cleanup(root *os.Root, dir string) error {

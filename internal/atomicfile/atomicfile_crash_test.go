@@ -67,6 +67,7 @@ func TestCrashAtomicWrites(t *testing.T) {
 	for n := 1; n <= len(points); n++ {
 		dir := setup(t)
 		res := crashtest.Run(t, bin, "TestCrashChild", []string{envDir + "=" + dir}, n)
+		require.True(t, res.Killed, "point %d: the child finished without reaching it", n)
 		op := strings.Fields(res.Trace[n-1])[0]
 		killedAt[op]++
 
@@ -110,4 +111,24 @@ func mustRead(t *testing.T, dir, name string) []byte {
 	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
 	require.NoError(t, err)
 	return b
+}
+
+func TestRenameAndLink(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	require.NoError(t, err)
+	defer root.Close()
+	require.NoError(t, atomicfile.WriteBytes(root, "a", []byte("a"), 0o644))
+	require.NoError(t, atomicfile.WriteBytes(root, "b", []byte("b"), 0o644))
+	require.NoError(t, atomicfile.Link(root, "a", "a2"))
+	require.NoError(t, atomicfile.Rename(root, "a", "b"))
+	require.NoError(t, atomicfile.SyncDir(root, "."))
+	assert.Equal(t, []byte("a"), mustRead(t, dir, "b"))
+	assert.Equal(t, []byte("a"), mustRead(t, dir, "a2"))
+	_, err = os.Stat(filepath.Join(dir, "a"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.Error(t, atomicfile.Rename(root, "missing", "c"))
+	assert.Error(t, atomicfile.Link(root, "b", "a2"), "Link must not replace an existing name")
+	assert.Error(t, atomicfile.Rename(root, "b", "../escape"))
 }
