@@ -132,7 +132,7 @@ type applier struct {
 	stats *Stats
 }
 
-var streamNames = [numStreams]string{"ctrl", "runs", "vals", "extra"}
+var streamNames = [numStreams]string{"ctrl", "diff", "extra"}
 
 // block reads one block's streams and executes its instructions.
 func (a *applier) block() error {
@@ -201,27 +201,30 @@ func grow(b []byte, n int) []byte {
 	return make([]byte, n, min(max(n, 2*cap(b)), maxStream))
 }
 
+// carry returns the carry (-1, 0 or 1) out of adding the signed diff byte r
+// to the base byte o.
+func carry(o, r byte) int8 { return int8((int(o) + int(int8(r))) >> 8) }
+
 // exec runs the instructions of the block whose streams are in a.streams.
 func (a *applier) exec() error {
-	ctrl, runs, vals, extra := a.streams[sCtrl], a.streams[sRuns], a.streams[sVals], a.streams[sExtra]
+	ctrl, diff, extra := a.streams[sCtrl], a.streams[sDiff], a.streams[sExtra]
 	var dpos int64  // position in the block's diff bytes
 	nz := int64(-1) // position of the pending non-zero diff byte, or -1
+	var val byte    // its value
 	next := int64(0)
 	loadNZ := func() error {
 		nz = -1
-		if len(runs) == 0 {
+		if len(diff) == 0 {
 			return nil
 		}
-		r, n := binary.Uvarint(runs)
-		if n <= 0 || r > MaxSize {
-			return fmt.Errorf("%w: bad run in runs stream", ErrFormat)
+		r, n := binary.Uvarint(diff)
+		if n <= 0 || r > MaxSize || n >= len(diff) {
+			return fmt.Errorf("%w: bad event in diff stream", ErrFormat)
 		}
-		runs = runs[n:]
-		if len(vals) == 0 {
-			return fmt.Errorf("%w: more runs than vals", ErrFormat)
-		}
-		if vals[0] == 0 {
-			return fmt.Errorf("%w: zero in vals stream", ErrFormat)
+		val = diff[n]
+		diff = diff[n+1:]
+		if val == 0 {
+			return fmt.Errorf("%w: zero value in diff stream", ErrFormat)
 		}
 		nz = next + int64(r)
 		next = nz + 1
@@ -266,7 +269,6 @@ func (a *applier) exec() error {
 			st.ExtraBytes += int64(cp)
 			for nz >= 0 && nz < dpos+int64(add) {
 				st.NonZero++
-				vals = vals[1:]
 				if err := loadNZ(); err != nil {
 					return err
 				}
@@ -275,18 +277,36 @@ func (a *applier) exec() error {
 			a.oldPos += int64(add)
 			a.written += int64(add + cp)
 		}
+		// cin is the carry into the diff byte at cpos, within this instruction.
+		var cin int8
+		var cpos int64
 		for rem := int64(add); rem > 0 && a.stats == nil; {
 			n := min(rem, int64(len(a.buf)))
 			p := a.buf[:n]
 			if err := readAt(a.base, p, a.oldPos); err != nil {
 				return err
 			}
-			for nz >= 0 && nz < dpos+n {
-				p[nz-dpos] += vals[0]
-				vals = vals[1:]
-				if err := loadNZ(); err != nil {
-					return err
+			for {
+				q := nz
+				if cin != 0 && (q < 0 || cpos < q) {
+					q = cpos
 				}
+				if q < 0 || q >= dpos+n {
+					break
+				}
+				var r byte
+				if q == nz {
+					r = val
+					if err := loadNZ(); err != nil {
+						return err
+					}
+				}
+				if cin != 0 && q == cpos {
+					r += byte(cin)
+				}
+				o := p[q-dpos]
+				p[q-dpos] = o + r
+				cin, cpos = carry(o, r), q+1
 			}
 			if err := a.write(p); err != nil {
 				return err
@@ -304,8 +324,8 @@ func (a *applier) exec() error {
 		a.oldPos += seek
 	}
 	switch {
-	case nz >= 0 || len(vals) > 0:
-		return fmt.Errorf("%w: runs point past the block's diff bytes", ErrFormat)
+	case nz >= 0:
+		return fmt.Errorf("%w: diff stream points past the block's diff bytes", ErrFormat)
 	case len(extra) > 0:
 		return fmt.Errorf("%w: unused extra bytes", ErrFormat)
 	}

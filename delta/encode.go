@@ -11,11 +11,12 @@ import (
 )
 
 // Encoder block limits: no instruction adds or copies more than maxPiece
-// bytes, and a block is closed once a stream could overflow maxStream with
-// one more instruction.
+// bytes, so that it adds at most 2*maxPiece+10 bytes to the diff stream,
+// and a block is closed once a stream could overflow maxStream with one
+// more instruction.
 const (
-	maxPiece  = maxStream / 4
-	softLimit = maxStream - maxPiece - maxPiece/32 - 64
+	maxPiece  = maxStream / 8
+	softLimit = maxStream - 2*maxPiece - 64
 )
 
 // A rawBlock is one block's streams before and after compression.
@@ -136,25 +137,28 @@ func buildBlocks(old, nw []byte, ctls []ctl) []*rawBlock {
 		b.streams[sCtrl] = binary.AppendUvarint(b.streams[sCtrl], uint64(c.extra))
 		b.streams[sCtrl] = binary.AppendVarint(b.streams[sCtrl], int64(seek))
 		o, n := old[c.oldPos:c.oldPos+c.add], nw[c.newPos:c.newPos+c.add]
-		runs, vals := b.streams[sRuns], b.streams[sVals]
+		diff := b.streams[sDiff]
+		var cin int8
 		for i := 0; i < len(n); {
-			if i+8 <= len(n) && binary.LittleEndian.Uint64(n[i:]) == binary.LittleEndian.Uint64(o[i:]) {
+			if cin == 0 && i+8 <= len(n) && binary.LittleEndian.Uint64(n[i:]) == binary.LittleEndian.Uint64(o[i:]) {
 				run += 8
 				i += 8
 				continue
 			}
-			if d := n[i] - o[i]; d != 0 {
-				runs = binary.AppendUvarint(runs, run)
-				vals = append(vals, d)
+			r := n[i] - o[i]
+			if t := r - byte(cin); t != 0 {
+				diff = binary.AppendUvarint(diff, run)
+				diff = append(diff, t)
 				run = 0
 			} else {
 				run++
 			}
+			cin = carry(o[i], r)
 			i++
 		}
-		b.streams[sRuns], b.streams[sVals] = runs, vals
+		b.streams[sDiff] = diff
 		b.streams[sExtra] = append(b.streams[sExtra], nw[c.newPos+c.add:c.newPos+c.add+c.extra]...)
-		if len(b.streams[sCtrl]) > softLimit || len(runs) > softLimit || len(vals) > softLimit || len(b.streams[sExtra]) > softLimit {
+		if len(b.streams[sCtrl]) > softLimit || len(diff) > softLimit || len(b.streams[sExtra]) > softLimit {
 			blocks = append(blocks, b)
 			b, run = &rawBlock{}, 0
 		}

@@ -26,8 +26,7 @@ const maxStream = 2 << 20
 // Stream indices within a block.
 const (
 	sCtrl = iota
-	sRuns
-	sVals
+	sDiff
 	sExtra
 	numStreams
 )

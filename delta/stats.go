@@ -9,16 +9,16 @@ import (
 )
 
 // Stats describes what a patch contains. StreamBytes and PatchBytes are
-// indexed by stream: instructions, zero runs, non-zero diff bytes, extra bytes.
+// indexed by stream: instructions, diff bytes, extra bytes.
 type Stats struct {
 	Header
 	Blocks       int
 	Instructions int64
 	AddBytes     int64    // result bytes made from base bytes plus diff bytes
 	ExtraBytes   int64    // result bytes taken from the patch
-	NonZero      int64    // diff bytes that are not zero
-	StreamBytes  [4]int64 // decoded size of each stream
-	PatchBytes   [4]int64 // size of each stream in the patch
+	NonZero      int64    // diff bytes that are not zero (after carry coding)
+	StreamBytes  [3]int64 // decoded size of each stream
+	PatchBytes   [3]int64 // size of each stream in the patch
 	Size         int64    // size of the whole patch
 }
 

@@ -204,7 +204,7 @@ func runInspect(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	fmt.Fprintf(w, "instructions  %d\n", st.Instructions)
 	fmt.Fprintf(w, "from base     %d bytes (%d diff bytes not zero)\n", st.AddBytes, st.NonZero)
 	fmt.Fprintf(w, "from patch    %d bytes\n", st.ExtraBytes)
-	for i, name := range []string{"ctrl", "runs", "vals", "extra"} {
+	for i, name := range []string{"ctrl", "diff", "extra"} {
 		fmt.Fprintf(w, "stream %-6s %d bytes, %d in patch\n", name, st.StreamBytes[i], st.PatchBytes[i])
 	}
 	return nil
@@ -221,4 +221,3 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
-
