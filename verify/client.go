@@ -477,7 +477,7 @@ func (s *session) refresh(ctx context.Context) error {
 			err = s.accept(v, now)
 		}
 		if err == nil {
-			if perr := t.Persist(c.root, metadataDir); perr != nil {
+			if perr := t.Persist(c.root, metadataDir, true); perr != nil {
 				err = fmt.Errorf("verify: persist metadata: %w", perr)
 			}
 		}

@@ -172,7 +172,14 @@ func update(ctx context.Context, dir, url, oldPath string) error {
 		return err
 	}
 	defer in.Close()
-	c, err := verify.NewClient(verify.Config{Root: root, Fetcher: f, Dir: filepath.Join(state, "client"), Installer: in})
+	cfg := verify.Config{Root: root, Fetcher: f, Dir: filepath.Join(state, "client"), Installer: in}
+	t0 := time.Now()
+	if os.Getenv("DEVICE_TRACE") != "" {
+		cfg.Events = func(e verify.Event) {
+			fmt.Fprintf(os.Stderr, "%8.3f ms %s %d/%d\n", float64(time.Since(t0).Microseconds())/1000, e.Kind, e.Done, e.Total)
+		}
+	}
+	c, err := verify.NewClient(cfg)
 	if err != nil {
 		return err
 	}
@@ -181,6 +188,7 @@ func update(ctx context.Context, dir, url, oldPath string) error {
 		return err
 	}
 	start := time.Now()
+	t0 = start
 	done, err := c.Update(ctx)
 	if err != nil {
 		return err

@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string) error {
 		for _, name := range targets {
 			info, err := c.U.GetTargetInfo(name)
 			// Delegated roles loaded for the lookup verified: keep them.
-			if perr := c.Persist(store, "."); perr != nil {
+			if perr := c.Persist(store, ".", err == nil); perr != nil {
 				return perr
 			}
 			if err != nil {
@@ -150,7 +150,7 @@ func refresh(ctx context.Context, store *os.Root, dir, metaURL string) (*trust.C
 	}
 	c, err := trust.Refresh(ctx, trust.Config{Fetcher: f, Root: root, Dir: abs, Store: store, RefTime: now})
 	if c != nil {
-		if perr := c.Persist(store, "."); perr != nil && err == nil {
+		if perr := c.Persist(store, ".", err == nil); perr != nil && err == nil {
 			err = perr
 		}
 	}

@@ -155,10 +155,18 @@ func Refresh(ctx context.Context, cfg Config) (*Cycle, error) {
 // Persist writes the verified metadata of the cycle to dir inside root,
 // durably, under unversioned names, as the exact bytes downloaded.
 // Metadata that was not downloaded in this cycle is left as stored.
-func (c *Cycle) Persist(root *os.Root, dir string) error {
+//
+// If complete, the cycle succeeded: go-tuf accepted the last download of
+// every role (it stops at the first file it rejects), except a timestamp
+// of the same version as the trusted one, which it discards. Otherwise
+// each file is parsed again and compared with the trusted metadata.
+func (c *Cycle) Persist(root *os.Root, dir string, complete bool) error {
 	tm := c.U.GetTrustedMetadataSet()
 	write := func(role string, version int64, sigs []metadata.Signature, parse func([]byte) (int64, []metadata.Signature, error)) error {
 		list := c.got[role]
+		if complete && role != metadata.TIMESTAMP && len(list) > 0 {
+			return atomicfile.WriteBytes(root, dir+"/"+url.PathEscape(role)+".json", list[len(list)-1], 0o644)
+		}
 		for i := len(list) - 1; i >= 0; i-- {
 			v, s, err := parse(list[i])
 			if err != nil || v != version || !reflect.DeepEqual(s, sigs) {
