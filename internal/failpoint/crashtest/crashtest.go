@@ -67,9 +67,7 @@ type Result struct {
 func Run(t testing.TB, bin, child string, env []string, at int) Result {
 	t.Helper()
 	traceFile := filepath.Join(t.TempDir(), "trace")
-	cmd := exec.Command(bin, "-test.run=^"+child+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Env = append(cmd.Env, envChild+"="+child, failpoint.EnvCountFile+"="+traceFile)
+	cmd := Command(bin, child, append(env, failpoint.EnvCountFile+"="+traceFile))
 	if at > 0 {
 		cmd.Env = append(cmd.Env, failpoint.EnvCrashAt+"="+strconv.Itoa(at))
 	}
@@ -98,6 +96,16 @@ func Run(t testing.TB, bin, child string, env []string, at int) Result {
 		t.Fatalf("crashtest: child %s died after %d points, want %d", child, len(res.Trace), at)
 	}
 	return res
+}
+
+// Command returns a command that runs the test function child in bin with
+// the extra environment env, for tests that start and wait for children
+// themselves (several at once, for example).
+func Command(bin, child string, env []string) *exec.Cmd {
+	cmd := exec.Command(bin, "-test.run=^"+child+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(cmd.Env, envChild+"="+child)
+	return cmd
 }
 
 // Points runs child to completion and returns the crash points it passed.
