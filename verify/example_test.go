@@ -76,7 +76,9 @@ func check(err error) {
 	}
 }
 
-func exampleArtifact(b []byte) tuf.Artifact { return tuf.Artifact{Size: int64(len(b)), SHA256: sha256.Sum256(b)} }
+func exampleArtifact(b []byte) tuf.Artifact {
+	return tuf.Artifact{Size: int64(len(b)), SHA256: sha256.Sum256(b)}
+}
 
 var (
 	firmware142 = bytes.Repeat([]byte("modem firmware 1.4.2\n"), 1000)
