@@ -62,9 +62,11 @@ type Client struct {
 	root    *os.Root
 	log     *slog.Logger
 
-	mu    sync.Mutex
+	mu    sync.Mutex // serializes operations; held for their duration
 	store store
-	view  *view
+	view  *view // the last verified refresh; written under mu and viewMu
+
+	viewMu sync.Mutex
 
 	now    func() time.Time
 	jitter func(n int64) int64 // uniform in [0, n)
@@ -190,11 +192,15 @@ func (c *Client) Register(ctx context.Context, component, version string, a tuf.
 	return s.save()
 }
 
+func (c *Client) lastView() *view {
+	c.viewMu.Lock()
+	defer c.viewMu.Unlock()
+	return c.view
+}
+
 // Components returns the registered components, sorted.
 func (c *Client) Components() ([]string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, err := c.store.load()
+	st, _, err := c.store.peek()
 	if err != nil {
 		return nil, err
 	}
@@ -226,11 +232,10 @@ type Status struct {
 	History []HistoryEntry
 }
 
-// Status returns the status of component.
+// Status returns the status of component. It does not wait for an
+// operation in progress.
 func (c *Client) Status(component string) (Status, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, err := c.store.load()
+	st, _, err := c.store.peek()
 	if err != nil {
 		return Status{}, err
 	}
@@ -242,8 +247,8 @@ func (c *Client) Status(component string) (Status, error) {
 		Installed: tuf.Artifact(cs.Installed), Removed: cs.Removed > 0,
 		Policy:  Policy{ManualInstall: st.ManualInstall, NoRemoval: st.NoRemoval},
 		History: slices.Clone(cs.History)}
-	if c.view != nil {
-		s.Available = planComponent(st, c.view, component, true)
+	if v := c.lastView(); v != nil {
+		s.Available = planComponent(st, v, component, true)
 	}
 	return s, nil
 }
@@ -329,6 +334,13 @@ func (c *Client) Remove(ctx context.Context, component string) error {
 	}
 	a := Action{Kind: RevertPatch, Component: component, From: tuf.Artifact(cs.Installed),
 		To: tuf.Artifact(cs.BaselineArtifact), Baseline: cs.Baseline, Reason: "removed by the user"}
+	_, canRevert := c.cfg.Installer.(reverter)
+	if c.view == nil && !(canRevert && cs.Prev != nil && *cs.Prev == cs.BaselineArtifact) {
+		// Getting back to the baseline needs the repository.
+		if err := s.refresh(ctx); err != nil {
+			return err
+		}
+	}
 	removed := cs.Level
 	if err := s.perform(ctx, &a, func(cs *compState) { cs.Removed = max(cs.Removed, removed) }); err != nil {
 		c.fail(component, err)
@@ -352,16 +364,15 @@ func (c *Client) Refresh(ctx context.Context) error {
 // Plan returns the actions [Client.Update] would perform given the last
 // Refresh, changing nothing.
 func (c *Client) Plan(ctx context.Context) ([]Action, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, err := c.store.load()
+	st, _, err := c.store.peek()
 	if err != nil {
 		return nil, err
 	}
-	if c.view == nil {
+	v := c.lastView()
+	if v == nil {
 		return nil, errors.New("verify: Plan called before a successful Refresh")
 	}
-	return plan(st, c.view, "", false), nil
+	return plan(st, v, "", false), nil
 }
 
 // Do performs one action returned by [Client.Plan]: download, verify,
@@ -401,15 +412,26 @@ func (c *Client) fail(component string, err error) {
 func (s *session) update(ctx context.Context, only string, force bool) ([]Action, error) {
 	c := s.c
 	c.emit(Event{Kind: Checking, Component: only})
+	refreshed := false
 	for name := range s.st.Components {
 		if only == "" || name == only {
-			if err := s.reconcile(ctx, name); err != nil {
+			err := s.reconcile(ctx, name)
+			if errors.Is(err, ErrUnavailable) && !refreshed {
+				// Restoring needs the repository.
+				if err = s.refresh(ctx); err == nil {
+					refreshed = true
+					err = s.reconcile(ctx, name)
+				}
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
 	}
-	if err := s.refresh(ctx); err != nil {
-		return nil, err
+	if !refreshed {
+		if err := s.refresh(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var done []Action
 	for range 4 { // a release may be followed by patches on it
@@ -482,7 +504,9 @@ func (s *session) refresh(ctx context.Context) error {
 			}
 		}
 		if err == nil {
+			c.viewMu.Lock()
 			c.view = v
+			c.viewMu.Unlock()
 			c.log.Info("metadata verified", "timestamp", v.roles["timestamp"], "snapshot", v.roles["snapshot"])
 			return nil
 		}

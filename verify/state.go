@@ -159,25 +159,30 @@ type store struct {
 // load reads the state file. A missing file is a fresh state, unless the
 // directory already holds trusted metadata (the file was deleted).
 func (st *store) load() (*state, error) {
-	data, err := st.root.ReadFile(stateName)
-	if errors.Is(err, fs.ErrNotExist) {
-		for _, n := range []string{"root.json", "timestamp.json"} {
-			if _, err := st.root.Stat(metadataDir + "/" + n); err == nil {
-				return nil, securityErr(ErrState, "state file missing beside trusted metadata")
-			}
-		}
-		st.seq = 0
-		return (&state{}).clone(), nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("verify: read state: %w", err)
-	}
-	s, seq, err := decodeState(data)
+	s, seq, err := st.peek()
 	if err != nil {
 		return nil, err
 	}
 	st.seq = seq
 	return s, nil
+}
+
+// peek reads the state file without taking part in compare-and-swap: for
+// readers that hold no lock.
+func (st *store) peek() (*state, uint64, error) {
+	data, err := st.root.ReadFile(stateName)
+	if errors.Is(err, fs.ErrNotExist) {
+		for _, n := range []string{"root.json", "timestamp.json"} {
+			if _, err := st.root.Stat(metadataDir + "/" + n); err == nil {
+				return nil, 0, securityErr(ErrState, "state file missing beside trusted metadata")
+			}
+		}
+		return (&state{}).clone(), 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("verify: read state: %w", err)
+	}
+	return decodeState(data)
 }
 
 func decodeState(data []byte) (*state, uint64, error) {
