@@ -273,3 +273,84 @@ func TestModifiedBaseFallsBackToRelease(t *testing.T) {
 	assert.Len(t, done, 1)
 	assert.Equal(t, b, d.installed())
 }
+
+func TestWithdrawnNeverInstalled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, c2 := content(1, 64<<10), content(2, 64<<10), content(3, 64<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.AddPatch(comp, "v1.0.0", 2, a, c2)
+	r.Withdraw(comp, "v1.0.0", 2, "bad")
+	r.Commit()
+	d := newDevice(t, r, a, nil)
+	done, err := d.c.Update(ctx)
+	require.NoError(t, err)
+	require.Len(t, done, 1)
+	assert.Equal(t, 1, done[0].Level, "the highest live level, not the withdrawn one")
+	assert.Equal(t, b, d.installed())
+	// Not even on request.
+	done, err = d.c.Install(ctx, comp)
+	require.NoError(t, err)
+	assert.Empty(t, done)
+	assert.Equal(t, b, d.installed())
+}
+
+func TestNewerBaselineIgnoresOlderPatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, c2 := content(1, 64<<10), content(2, 64<<10), content(3, 64<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.AddRelease(comp, "v1.1.0", c2)
+	r.Commit()
+	d := newDevice(t, r, c2, func(*Config) {})
+	// newDevice registered v1.0.0 with the artifact c2; register the
+	// device's real release.
+	require.NoError(t, d.c.Register(ctx, comp, "v1.1.0", artifact(c2)))
+	done, err := d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, done)
+	assert.Equal(t, c2, d.installed())
+	st, err := d.c.Status(comp)
+	require.NoError(t, err)
+	assert.Empty(t, st.Available)
+}
+
+func TestEventSequence(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := content(1, 64<<10), content(2, 64<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	var statusErr error
+	var d *device
+	d = newDevice(t, r, a, func(c *Config) {
+		inner := c.Events
+		c.Events = func(e Event) {
+			inner(e)
+			if e.Kind == Installing {
+				// Status does not wait for the operation in progress.
+				_, statusErr = d.c.Status(comp)
+			}
+		}
+	})
+	_, err := d.c.Update(ctx)
+	require.NoError(t, err)
+	require.NoError(t, statusErr)
+	d.mu.Lock()
+	var last Event
+	for _, e := range d.events {
+		if e.Kind == Downloading {
+			last = e
+		}
+	}
+	d.mu.Unlock()
+	assert.Positive(t, last.Total)
+	assert.Equal(t, last.Total, last.Done, "the last progress event reports the whole target")
+	assert.Equal(t, []EventKind{Checking, Downloading, Verifying, Downloading, Verifying, Installing, Installed}, d.kinds())
+}
