@@ -23,7 +23,7 @@ const ioBuf = 64 << 10
 // in the package documentation), whatever the sizes involved.
 func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) error {
 	br := bufio.NewReaderSize(patch, ioBuf)
-	h, _, err := readHeader(br)
+	h, err := readHeader(br)
 	if err != nil {
 		return err
 	}
@@ -61,10 +61,7 @@ func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) err
 		if m == markEnd {
 			break
 		}
-		if m != markBlock {
-			return fmt.Errorf("%w: unknown block marker 0x%02x", ErrFormat, m)
-		}
-		if err := a.block(); err != nil {
+		if err := a.block(m); err != nil {
 			return err
 		}
 	}
@@ -134,15 +131,13 @@ type applier struct {
 
 var streamNames = [numStreams]string{"ctrl", "diff", "extra"}
 
-// block reads one block's streams and executes its instructions.
-func (a *applier) block() error {
-	methods, err := a.br.ReadByte()
-	if err != nil {
-		return truncated(err, "block methods")
+// block reads one block's streams, after its marker, and executes its instructions.
+func (a *applier) block(marker byte) error {
+	if marker&^(1<<numStreams-1) != markBlock {
+		return fmt.Errorf("%w: unknown block marker 0x%02x", ErrFormat, marker)
 	}
-	if methods>>numStreams != 0 {
-		return fmt.Errorf("%w: unknown stream methods 0x%02x", ErrFormat, methods)
-	}
+	methods := marker &^ markBlock
+	var err error
 	var raw, comp [numStreams]uint64
 	for i := range numStreams {
 		if raw[i], err = readUvarint(a.br, streamNames[i]+" length", maxStream); err != nil {
@@ -167,9 +162,10 @@ func (a *applier) block() error {
 				return truncated(err, streamNames[i]+" stream")
 			}
 		} else {
-			c := grow(a.comp, int(comp[i]))
+			c := grow(a.comp, len(zstdMagic)+int(comp[i]))
 			a.comp = c
-			if _, err := io.ReadFull(a.br, c); err != nil {
+			copy(c, zstdMagic)
+			if _, err := io.ReadFull(a.br, c[len(zstdMagic):]); err != nil {
 				return truncated(err, streamNames[i]+" stream")
 			}
 			d, err := a.dec.DecodeAll(c, s[:0])
@@ -198,39 +194,59 @@ func grow(b []byte, n int) []byte {
 	if cap(b) >= n {
 		return b[:n]
 	}
-	return make([]byte, n, min(max(n, 2*cap(b)), maxStream))
+	return make([]byte, n, max(n, min(2*cap(b), maxStream+8)))
 }
 
 // carry returns the carry (-1, 0 or 1) out of adding the signed diff byte r
 // to the base byte o.
 func carry(o, r byte) int8 { return int8((int(o) + int(int8(r))) >> 8) }
 
+// loadNZ decodes the next event of the diff stream *diff, which follows
+// diff bytes up to *next: it sets *nz to the position of its first byte and
+// *lit to its bytes, or *nz to -1 at the end of the stream.
+func loadNZ(diff *[]byte, nz *int64, lit *[]byte, next *int64) error {
+	d := *diff
+	*nz = -1
+	if len(d) == 0 {
+		return nil
+	}
+	gap, n := binary.Uvarint(d)
+	if n <= 0 || gap > MaxSize || n >= len(d) {
+		return fmt.Errorf("%w: bad event in diff stream", ErrFormat)
+	}
+	d = d[n:]
+	if d[0] != 0 {
+		*lit, d = d[:1], d[1:]
+	} else {
+		l, n := binary.Uvarint(d[1:])
+		if n <= 0 || l == 0 || l > uint64(len(d)-1-n) {
+			return fmt.Errorf("%w: bad literal run in diff stream", ErrFormat)
+		}
+		*lit, d = d[1+n:1+n+int(l)], d[1+n+int(l):]
+	}
+	*diff = d
+	*nz = *next + int64(gap)
+	*next = *nz + int64(len(*lit))
+	return nil
+}
+
 // exec runs the instructions of the block whose streams are in a.streams.
 func (a *applier) exec() error {
 	ctrl, diff, extra := a.streams[sCtrl], a.streams[sDiff], a.streams[sExtra]
 	var dpos int64  // position in the block's diff bytes
-	nz := int64(-1) // position of the pending non-zero diff byte, or -1
-	var val byte    // its value
+	nz := int64(-1) // position of the next diff byte that an event gives, or -1
+	var lit []byte  // the event's bytes from nz on
 	next := int64(0)
-	loadNZ := func() error {
-		nz = -1
-		if len(diff) == 0 {
+	// consume moves past the diff byte at nz.
+	consume := func() error {
+		if len(lit) > 1 {
+			lit = lit[1:]
+			nz++
 			return nil
 		}
-		r, n := binary.Uvarint(diff)
-		if n <= 0 || r > MaxSize || n >= len(diff) {
-			return fmt.Errorf("%w: bad event in diff stream", ErrFormat)
-		}
-		val = diff[n]
-		diff = diff[n+1:]
-		if val == 0 {
-			return fmt.Errorf("%w: zero value in diff stream", ErrFormat)
-		}
-		nz = next + int64(r)
-		next = nz + 1
-		return nil
+		return loadNZ(&diff, &nz, &lit, &next)
 	}
-	if err := loadNZ(); err != nil {
+	if err := loadNZ(&diff, &nz, &lit, &next); err != nil {
 		return err
 	}
 	for len(ctrl) > 0 {
@@ -269,7 +285,7 @@ func (a *applier) exec() error {
 			st.ExtraBytes += int64(cp)
 			for nz >= 0 && nz < dpos+int64(add) {
 				st.NonZero++
-				if err := loadNZ(); err != nil {
+				if err := consume(); err != nil {
 					return err
 				}
 			}
@@ -296,8 +312,8 @@ func (a *applier) exec() error {
 				}
 				var r byte
 				if q == nz {
-					r = val
-					if err := loadNZ(); err != nil {
+					r = lit[0]
+					if err := consume(); err != nil {
 						return err
 					}
 				}

@@ -72,11 +72,11 @@ func diffBytes(dst io.Writer, old, nw []byte) (*Header, error) {
 	idx = newIndex(old)
 	wg.Wait()
 
-	// Match the two halves of the result in parallel; the seam costs at most
-	// one instruction.
+	// Match the two halves of a large result in parallel; the seam costs at
+	// most one instruction.
 	var ctls [2][]ctl
 	mid := len(nw) / 2
-	if len(nw) < 1<<20 {
+	if len(nw) < 8<<20 {
 		mid = len(nw)
 	}
 	wg.Go(func() { ctls[1] = idx.match(nw, mid, len(nw)) })
@@ -112,7 +112,7 @@ func hash8(v uint64, shift uint) uint32 {
 
 func newIndex(old []byte) *index {
 	n := (len(old) + stride - 1) / stride
-	hb := max(bits.Len(uint(n)), 10)
+	hb := max(bits.Len(uint(n))-headShrink, 10)
 	x := &index{old: old, shift: uint(64 - hb), head: make([]uint32, 1<<hb), next: make([]uint32, n)}
 	var prev uint64
 	for p := 0; p+minMatch <= len(old); p += stride {

@@ -5,19 +5,31 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
 
-// Encoder block limits: no instruction adds or copies more than maxPiece
-// bytes, so that it adds at most 2*maxPiece+10 bytes to the diff stream,
-// and a block is closed once a stream could overflow maxStream with one
-// more instruction.
+// Encoder block limits: a block is closed once a stream exceeds softLimit,
+// and no single event or instruction adds more than maxStream-softLimit
+// bytes to a stream, so no stream exceeds maxStream.
 const (
-	maxPiece  = maxStream / 8
-	softLimit = maxStream - 2*maxPiece - 64
+	maxLiteral = 4096 // longest literal run of one diff event
+	softLimit  = maxStream - 2*maxLiteral
 )
+
+// denseGap is how many zero diff bytes a literal run may span.
+var denseGap = 1
+
+var lowMem = true
+
+var headShrink = 0
+
+var minLiteral = 16
+
+// zstdMagic starts every zstd frame; the format leaves it out.
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 
 // A rawBlock is one block's streams before and after compression.
 type rawBlock struct {
@@ -28,11 +40,19 @@ type rawBlock struct {
 // encode writes the patch for ctls, which cover nw in order.
 func encode(dst io.Writer, h *Header, old, nw []byte, ctls []ctl) error {
 	blocks := buildBlocks(old, nw, ctls)
+	largest := 0
+	for _, b := range blocks {
+		for _, s := range b.streams {
+			largest = max(largest, len(s))
+		}
+	}
+	window := max(1<<bits.Len(uint(largest)), 1<<10)
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-		zstd.WithWindowSize(maxStream),
+		zstd.WithWindowSize(min(window, maxStream)),
 		zstd.WithEncoderCRC(false),
-		zstd.WithEncoderConcurrency(2))
+		zstd.WithEncoderConcurrency(min(2, len(blocks))),
+		zstd.WithLowerEncoderMem(lowMem))
 	if err != nil {
 		return fmt.Errorf("delta: %w", err)
 	}
@@ -46,7 +66,11 @@ func encode(dst io.Writer, h *Header, old, nw []byte, ctls []ctl) error {
 					if len(s) < 16 {
 						continue
 					}
-					if c := enc.EncodeAll(s, nil); len(c) < len(s) {
+					c := enc.EncodeAll(s, nil)
+					if len(c) < len(zstdMagic) || string(c[:4]) != string(zstdMagic) {
+						continue
+					}
+					if c = c[4:]; len(c) < len(s) {
 						b.comp[i] = c
 					}
 				}
@@ -63,11 +87,11 @@ func encode(dst io.Writer, h *Header, old, nw []byte, ctls []ctl) error {
 	w.Write(appendHeader(nil, h))
 	var hdr []byte
 	for _, b := range blocks {
-		hdr = append(hdr[:0], markBlock, 0)
+		hdr = append(hdr[:0], markBlock)
 		for i := range numStreams {
 			hdr = binary.AppendUvarint(hdr, uint64(len(b.streams[i])))
 			if b.comp[i] != nil {
-				hdr[1] |= 1 << i
+				hdr[0] |= 1 << i
 				hdr = binary.AppendUvarint(hdr, uint64(len(b.comp[i])))
 			}
 		}
@@ -87,84 +111,154 @@ func encode(dst io.Writer, h *Header, old, nw []byte, ctls []ctl) error {
 	return nil
 }
 
-// pieces splits instructions so that none adds or copies more than
-// maxPiece bytes, and gives instructions that add nothing the old position
-// the decoder has there, so that seeks stay within the base.
-func pieces(ctls []ctl) []ctl {
-	out := make([]ctl, 0, len(ctls)+len(ctls)/16)
-	end := 0 // old position after the previous piece's add
-	for _, c := range ctls {
-		for {
-			p := c
-			p.add = min(c.add, maxPiece)
-			p.extra = 0
-			if p.add == c.add {
-				p.extra = min(c.extra, maxPiece)
-			}
-			if p.add == 0 {
-				p.oldPos = end
-			}
-			if p.add > 0 || p.extra > 0 {
-				out = append(out, p)
-				end = p.oldPos + p.add
-			}
-			c.newPos += p.add + p.extra
-			c.oldPos += p.add
-			c.add -= p.add
-			c.extra -= p.extra
-			if c.add == 0 && c.extra == 0 {
-				break
-			}
+// A blockWriter collects instructions and diff events into blocks.
+type blockWriter struct {
+	blocks []*rawBlock
+	b      *rawBlock
+	run    uint64 // zero diff bytes since the last event in b
+	lit    []byte
+}
+
+func (w *blockWriter) instr(add, extra, seek int) {
+	c := w.b.streams[sCtrl]
+	c = binary.AppendUvarint(c, uint64(add))
+	c = binary.AppendUvarint(c, uint64(extra))
+	w.b.streams[sCtrl] = binary.AppendVarint(c, int64(seek))
+}
+
+func (w *blockWriter) full() bool {
+	for _, s := range w.b.streams {
+		if len(s) > softLimit {
+			return true
 		}
 	}
-	return out
+	return false
+}
+
+func (w *blockWriter) close() {
+	if len(w.b.streams[sCtrl]) > 0 {
+		w.blocks = append(w.blocks, w.b)
+	}
+	w.b, w.run = &rawBlock{}, 0
+}
+
+// event appends the diff bytes in w.lit, preceded by w.run zero ones.
+func (w *blockWriter) event() {
+	d := w.b.streams[sDiff]
+	if len(w.lit) < minLiteral {
+		// Short runs code better as separate events.
+		for _, t := range w.lit {
+			if t == 0 {
+				w.run++
+				continue
+			}
+			d = binary.AppendUvarint(d, w.run)
+			d = append(d, t)
+			w.run = 0
+		}
+	} else {
+		d = binary.AppendUvarint(d, w.run)
+		d = append(d, 0)
+		d = binary.AppendUvarint(d, uint64(len(w.lit)))
+		d = append(d, w.lit...)
+	}
+	w.b.streams[sDiff] = d
+	w.run = 0
 }
 
 // buildBlocks turns instructions into blocks of uncompressed streams.
 func buildBlocks(old, nw []byte, ctls []ctl) []*rawBlock {
-	ps := pieces(ctls)
-	var (
-		blocks []*rawBlock
-		b      = &rawBlock{}
-		run    uint64 // zero diff bytes since the last non-zero one in b
-	)
-	for k, c := range ps {
-		seek := 0
-		if k+1 < len(ps) {
-			seek = ps[k+1].oldPos - (c.oldPos + c.add)
+	w := &blockWriter{b: &rawBlock{}}
+	end := 0 // the decoder's old position after the previous add
+	for k := range ctls {
+		c := &ctls[k]
+		if c.add == 0 {
+			c.oldPos = end
 		}
-		b.streams[sCtrl] = binary.AppendUvarint(b.streams[sCtrl], uint64(c.add))
-		b.streams[sCtrl] = binary.AppendUvarint(b.streams[sCtrl], uint64(c.extra))
-		b.streams[sCtrl] = binary.AppendVarint(b.streams[sCtrl], int64(seek))
+		end = c.oldPos + c.add
+	}
+	for k, c := range ctls {
+		if c.add == 0 && c.extra == 0 {
+			continue
+		}
+		seek := 0
+		for j := k + 1; j < len(ctls); j++ {
+			if ctls[j].add > 0 || ctls[j].extra > 0 {
+				seek = ctls[j].oldPos - (c.oldPos + c.add)
+				break
+			}
+		}
 		o, n := old[c.oldPos:c.oldPos+c.add], nw[c.newPos:c.newPos+c.add]
-		diff := b.streams[sDiff]
+		start := 0 // first diff byte of the current instruction
 		var cin int8
 		for i := 0; i < len(n); {
 			if cin == 0 && i+8 <= len(n) && binary.LittleEndian.Uint64(n[i:]) == binary.LittleEndian.Uint64(o[i:]) {
-				run += 8
+				w.run += 8
 				i += 8
 				continue
 			}
 			r := n[i] - o[i]
-			if t := r - byte(cin); t != 0 {
-				diff = binary.AppendUvarint(diff, run)
-				diff = append(diff, t)
-				run = 0
-			} else {
-				run++
-			}
+			t := r - byte(cin)
 			cin = carry(o[i], r)
 			i++
+			if t == 0 {
+				w.run++
+				continue
+			}
+			// An event: take following diff bytes into a literal run while
+			// they are dense.
+			w.lit = append(w.lit[:0], t)
+			zeros := 0
+			for i < len(n) && len(w.lit)+zeros < maxLiteral {
+				r := n[i] - o[i]
+				t := r - byte(cin)
+				if t == 0 && zeros == denseGap {
+					break
+				}
+				cin = carry(o[i], r)
+				i++
+				if t == 0 {
+					zeros++
+					continue
+				}
+				for ; zeros > 0; zeros-- {
+					w.lit = append(w.lit, 0)
+				}
+				w.lit = append(w.lit, t)
+			}
+			w.event()
+			w.run += uint64(zeros)
+			if len(w.b.streams[sDiff]) > softLimit {
+				// Split the instruction here; the next one starts a new
+				// carry chain.
+				w.instr(i-start, 0, 0)
+				w.close()
+				start, cin = i, 0
+			}
 		}
-		b.streams[sDiff] = diff
-		b.streams[sExtra] = append(b.streams[sExtra], nw[c.newPos+c.add:c.newPos+c.add+c.extra]...)
-		if len(b.streams[sCtrl]) > softLimit || len(diff) > softLimit || len(b.streams[sExtra]) > softLimit {
-			blocks = append(blocks, b)
-			b, run = &rawBlock{}, 0
+		// The rest of the add, then the extra bytes, split to fit blocks.
+		ex := nw[c.newPos+c.add : c.newPos+c.add+c.extra]
+		take := min(len(ex), max(softLimit-len(w.b.streams[sExtra]), 0))
+		sk := 0
+		if take == len(ex) {
+			sk = seek
+		}
+		w.instr(c.add-start, take, sk)
+		w.b.streams[sExtra] = append(w.b.streams[sExtra], ex[:take]...)
+		for ex = ex[take:]; len(ex) > 0; ex = ex[take:] {
+			w.close()
+			take = min(len(ex), softLimit)
+			sk = 0
+			if take == len(ex) {
+				sk = seek
+			}
+			w.instr(0, take, sk)
+			w.b.streams[sExtra] = append(w.b.streams[sExtra], ex[:take]...)
+		}
+		if w.full() {
+			w.close()
 		}
 	}
-	if len(b.streams[sCtrl]) > 0 {
-		blocks = append(blocks, b)
-	}
-	return blocks
+	w.close()
+	return w.blocks
 }

@@ -14,9 +14,6 @@ const MaxSize = 4 << 30
 // magic is the version line every v1 patch starts with.
 const magic = "patchtrust.dev/delta/v1\n"
 
-// headerLen is the length of the fixed header after the magic line.
-const headerLen = 8 + sha256.Size + 8 + sha256.Size + 1
-
 // transformNone is the only transform v1 defines.
 const transformNone = 0
 
@@ -31,10 +28,10 @@ const (
 	numStreams
 )
 
-// Block markers.
+// Block markers: markEnd, or markBlock with the stream methods in the low bits.
 const (
 	markEnd   = 0x00
-	markBlock = 0x01
+	markBlock = 0x80
 )
 
 // Errors returned by this package, wrapped with context.
@@ -62,48 +59,78 @@ type Header struct {
 // reads exactly the header's bytes. Most callers don't need it: [Apply] reads
 // the header itself.
 func ReadHeader(patch io.Reader) (*Header, error) {
-	h, _, err := readHeader(patch)
-	return h, err
+	br, ok := patch.(io.ByteReader)
+	if !ok {
+		br = &oneByteReader{r: patch}
+	}
+	return readHeader(br)
 }
 
-func readHeader(r io.Reader) (*Header, byte, error) {
-	var buf [len(magic) + headerLen]byte
-	n, err := io.ReadFull(r, buf[:len(magic)])
+type oneByteReader struct {
+	r io.Reader
+	b [1]byte
+}
+
+func (o *oneByteReader) ReadByte() (byte, error) {
+	_, err := io.ReadFull(o.r, o.b[:])
+	return o.b[0], err
+}
+
+func readHeader(r io.ByteReader) (*Header, error) {
+	var m [len(magic)]byte
+	for i := range m {
+		b, err := r.ReadByte()
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: truncated version line %q", ErrFormat, m[:i])
+			}
+			return nil, fmt.Errorf("delta: reading patch: %w", err)
+		}
+		m[i] = b
+		if b != magic[i] {
+			return nil, fmt.Errorf("%w: unknown version line %q", ErrFormat, m[:i+1])
+		}
+	}
+	h := &Header{}
+	var err error
+	if h.BaseSize, h.BaseSHA256, err = readSizeHash(r, "base"); err != nil {
+		return nil, err
+	}
+	if h.ResultSize, h.ResultSHA256, err = readSizeHash(r, "result"); err != nil {
+		return nil, err
+	}
+	t, err := r.ReadByte()
 	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, 0, fmt.Errorf("%w: truncated version line %q", ErrFormat, buf[:n])
-		}
-		return nil, 0, fmt.Errorf("delta: reading patch: %w", err)
+		return nil, truncated(err, "header")
 	}
-	if string(buf[:len(magic)]) != magic {
-		return nil, 0, fmt.Errorf("%w: unknown version line %q", ErrFormat, buf[:len(magic)])
-	}
-	if _, err := io.ReadFull(r, buf[len(magic):]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, 0, fmt.Errorf("%w: truncated header", ErrFormat)
-		}
-		return nil, 0, fmt.Errorf("delta: reading patch: %w", err)
-	}
-	b := buf[len(magic):]
-	bs, rs := binary.BigEndian.Uint64(b[0:]), binary.BigEndian.Uint64(b[40:])
-	if bs > MaxSize || rs > MaxSize {
-		return nil, 0, fmt.Errorf("%w: base size %d, result size %d", ErrTooLarge, bs, rs)
-	}
-	h := &Header{BaseSize: int64(bs), ResultSize: int64(rs)}
-	copy(h.BaseSHA256[:], b[8:40])
-	copy(h.ResultSHA256[:], b[48:80])
-	t := b[80]
 	if t != transformNone {
-		return nil, 0, fmt.Errorf("%w: unknown transform %d", ErrFormat, t)
+		return nil, fmt.Errorf("%w: unknown transform %d", ErrFormat, t)
 	}
-	return h, t, nil
+	return h, nil
+}
+
+func readSizeHash(r io.ByteReader, what string) (int64, [sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	n, err := readUvarint(r, what+" size", 1<<63-1)
+	if err != nil {
+		return 0, sum, err
+	}
+	if n > MaxSize {
+		return 0, sum, fmt.Errorf("%w: %s size %d", ErrTooLarge, what, n)
+	}
+	for i := range sum {
+		if sum[i], err = r.ReadByte(); err != nil {
+			return 0, sum, truncated(err, what+" hash")
+		}
+	}
+	return int64(n), sum, nil
 }
 
 func appendHeader(dst []byte, h *Header) []byte {
 	dst = append(dst, magic...)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(h.BaseSize))
+	dst = binary.AppendUvarint(dst, uint64(h.BaseSize))
 	dst = append(dst, h.BaseSHA256[:]...)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(h.ResultSize))
+	dst = binary.AppendUvarint(dst, uint64(h.ResultSize))
 	dst = append(dst, h.ResultSHA256[:]...)
 	return append(dst, transformNone)
 }

@@ -27,7 +27,7 @@ type Stats struct {
 func Inspect(patch io.Reader) (*Stats, error) {
 	cr := &countReader{r: patch}
 	br := bufio.NewReaderSize(cr, ioBuf)
-	h, _, err := readHeader(br)
+	h, err := readHeader(br)
 	if err != nil {
 		return nil, err
 	}
@@ -51,11 +51,8 @@ func Inspect(patch io.Reader) (*Stats, error) {
 		if m == markEnd {
 			break
 		}
-		if m != markBlock {
-			return nil, fmt.Errorf("%w: unknown block marker 0x%02x", ErrFormat, m)
-		}
 		st.Blocks++
-		if err := a.block(); err != nil {
+		if err := a.block(m); err != nil {
 			return nil, err
 		}
 	}
