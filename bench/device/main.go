@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -186,6 +187,17 @@ func update(ctx context.Context, dir, url, oldPath string) error {
 	defer c.Close()
 	if err := c.Register(ctx, component, "v1.26.7", base); err != nil {
 		return err
+	}
+	if p := os.Getenv("DEVICE_CPUPROFILE"); p != "" {
+		pf, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	t0 = start
