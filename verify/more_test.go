@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -22,23 +23,28 @@ import (
 func TestSecondClientOnSameDirWaitsOrFails(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	other, err := NewClient(Config{Root: f.r.Root(), Fetcher: FSFetcher(os.DirFS(f.r.PublishDir)), Dir: f.d.dir, Installer: f.d.inst})
-	require.NoError(t, err)
-	defer other.Close()
+	synctest.Test(t, func(t *testing.T) {
+		other, err := NewClient(Config{Root: f.r.Root(), Fetcher: FSFetcher(os.DirFS(f.r.PublishDir)), Dir: f.d.dir, Installer: f.d.inst})
+		require.NoError(t, err)
+		defer other.Close()
 
-	s, err := f.d.c.begin(context.Background()) // holds the directory
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	_, err = other.Update(ctx)
-	assert.ErrorIs(t, err, ErrBusy)
-	assert.NotErrorIs(t, err, ErrSecurity)
+		s, err := f.d.c.begin(context.Background()) // holds the directory, as another process would
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		start := time.Now()
+		_, err = other.Update(ctx)
+		assert.ErrorIs(t, err, ErrBusy)
+		assert.NotErrorIs(t, err, ErrSecurity)
+		assert.Equal(t, time.Minute, time.Since(start), "waited until the context was done")
 
-	// Once released, the waiting client proceeds.
-	done := make(chan error, 1)
-	go func() { _, err := other.Update(context.Background()); done <- err }()
-	s.end()
-	require.NoError(t, <-done)
+		// Once released, the waiting client proceeds.
+		done := make(chan error, 1)
+		go func() { _, err := other.Update(context.Background()); done <- err }()
+		time.Sleep(time.Hour) // fake time: the other client keeps polling
+		s.end()
+		require.NoError(t, <-done)
+	})
 }
 
 func TestConcurrentUpdates(t *testing.T) {

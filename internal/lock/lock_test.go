@@ -4,6 +4,8 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,16 +32,24 @@ func TestAcquireExclusive(t *testing.T) {
 func TestAcquireWaits(t *testing.T) {
 	t.Parallel()
 	p := filepath.Join(t.TempDir(), "lock")
-	l1, err := Acquire(context.Background(), p)
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() {
-		l, err := Acquire(context.Background(), p)
-		if err == nil {
-			err = l.Release()
+	synctest.Test(t, func(t *testing.T) {
+		l1, err := Acquire(context.Background(), p)
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() {
+			l, err := Acquire(context.Background(), p)
+			if err == nil {
+				err = l.Release()
+			}
+			done <- err
+		}()
+		time.Sleep(time.Hour) // fake time: the waiter polls meanwhile
+		select {
+		case err := <-done:
+			t.Fatalf("acquired a held lock: %v", err)
+		default:
 		}
-		done <- err
-	}()
-	require.NoError(t, l1.Release())
-	require.NoError(t, <-done)
+		require.NoError(t, l1.Release())
+		require.NoError(t, <-done)
+	})
 }
