@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/patchtrust/patchtrust/delta"
 	"github.com/patchtrust/patchtrust/internal/layout"
 	"github.com/patchtrust/patchtrust/tuf"
 	"github.com/patchtrust/patchtrust/verify"
@@ -112,28 +114,40 @@ func (f *fixture) patchDesc(l int) tuf.Patch {
 	return tuf.Patch{}
 }
 
-// rewriteHeader returns patch with its header's base or result fields
-// replaced (a patch whose header lies).
-func rewriteHeader(patch []byte, baseSize, resultSize int64, resultSum *[32]byte) []byte {
-	p := bytes.Clone(patch)
-	const m = len("patchtrust.dev/delta/v1\n")
+// rewriteHeader returns patch with its header's sizes or result hash
+// replaced: a patch whose header lies. A negative size or nil hash keeps the
+// original. The header is re-encoded as the delta package documents it
+// (version line, uvarint size and SHA-256 of base and result, transform
+// byte) and checked with delta.ReadHeader, so a change of the format fails
+// here rather than silently testing something else.
+func rewriteHeader(t testing.TB, patch []byte, baseSize, resultSize int64, resultSum *[32]byte) []byte {
+	t.Helper()
+	r := bytes.NewReader(patch)
+	h, err := delta.ReadHeader(r)
+	require.NoError(t, err)
+	hdrLen := len(patch) - r.Len()
+	body := patch[hdrLen:]
+	want := *h
 	if baseSize >= 0 {
-		putUint64(p[m:], uint64(baseSize))
+		want.BaseSize = baseSize
 	}
 	if resultSize >= 0 {
-		putUint64(p[m+40:], uint64(resultSize))
+		want.ResultSize = resultSize
 	}
 	if resultSum != nil {
-		copy(p[m+48:], resultSum[:])
+		want.ResultSHA256 = *resultSum
 	}
-	return p
-}
-
-func putUint64(b []byte, v uint64) {
-	for i := 7; i >= 0; i-- {
-		b[i] = byte(v)
-		v >>= 8
-	}
+	line := patch[:bytes.IndexByte(patch, '\n')+1]
+	out := append([]byte{}, line...)
+	out = binary.AppendUvarint(out, uint64(want.BaseSize))
+	out = append(out, want.BaseSHA256[:]...)
+	out = binary.AppendUvarint(out, uint64(want.ResultSize))
+	out = append(out, want.ResultSHA256[:]...)
+	out = append(out, patch[hdrLen-1]) // the transform
+	got, err := delta.ReadHeader(bytes.NewReader(out))
+	require.NoError(t, err, "the delta header format changed")
+	require.Equal(t, want, *got, "the delta header format changed")
+	return append(out, body...)
 }
 
 // attacks is the attack matrix. fuzz/ATTACKS.md is generated from it.
@@ -390,7 +404,7 @@ var attacks = []attack{
 		attack: func(t *testing.T, f *fixture, d *device) {
 			desc := f.patchDesc(1)
 			desc.Level, desc.Label, desc.Base, desc.Result = 2, "26.3 (b)", artifactOf(f.results[1]), artifactOf(f.results[2])
-			f.forgePatch(desc, rewriteHeader(f.diff(f.results[1], f.results[2]), -1, 4<<30, nil))
+			f.forgePatch(desc, rewriteHeader(t, f.diff(f.results[1], f.results[2]), -1, 4<<30, nil))
 		},
 		want:  sec(verify.ErrBaseMismatch),
 		state: stateFloors,
@@ -404,7 +418,7 @@ var attacks = []attack{
 			desc := f.patchDesc(1)
 			desc.Level, desc.Label, desc.Base, desc.Result = 2, "26.3 (b)", artifactOf(f.results[1]), artifactOf(f.results[2])
 			sum := sha256.Sum256(f.results[2])
-			f.forgePatch(desc, rewriteHeader(f.diff(f.results[1], evil), -1, -1, &sum))
+			f.forgePatch(desc, rewriteHeader(t, f.diff(f.results[1], evil), -1, -1, &sum))
 		},
 		want:  sec(verify.ErrHash),
 		state: stateFloors,
@@ -415,9 +429,11 @@ var attacks = []attack{
 		attack: func(t *testing.T, f *fixture, d *device) {
 			desc := f.patchDesc(1)
 			desc.Level, desc.Label, desc.Base, desc.Result = 2, "26.3 (b)", artifactOf(f.results[1]), artifactOf(f.results[2])
-			bomb := zstdBombPatch(t, f.results[1], int64(len(f.results[2])), 48)
+			// A hundred bytes expanding to 32 times the 64 KiB that its header
+			// and the signed description declare.
+			bomb := bombPatch(t, f.results[1], 32, int64(len(f.results[2])))
 			sum := sha256.Sum256(f.results[2])
-			f.forgePatch(desc, rewriteHeader(bomb, -1, -1, &sum))
+			f.forgePatch(desc, rewriteHeader(t, bomb, -1, -1, &sum))
 		},
 		want:  sec(verify.ErrMetadata),
 		state: stateFloors,
