@@ -35,7 +35,8 @@ func (s *session) perform(ctx context.Context, a *Action, removal func(*compStat
 	if removal != nil {
 		p.Removed = cs.Level
 	} else if a.Kind == RevertPatch {
-		p.Withdrawal = strings.HasPrefix(a.Reason, "withdrawn")
+		// Only a signed withdrawal of the installed level lowers the floor.
+		p.Withdrawal = s.st.withdrawn(comp, cs.Baseline, cs.Level)
 	}
 	c.log.Info("starting", "action", a.String())
 	if p.Withdrawal {
@@ -43,7 +44,10 @@ func (s *session) perform(ctx context.Context, a *Action, removal func(*compStat
 	}
 
 	_, canRevert := c.cfg.Installer.(reverter)
-	viaRevert := canRevert && cs.Prev != nil && *cs.Prev == art(a.To) && a.Kind == RevertPatch
+	// The installer keeps the previous artifact: when it is the target (a
+	// revert, or a reapply after a removal) swapping it back is instant. The
+	// result is checked against the signed hash all the same.
+	viaRevert := canRevert && cs.Prev != nil && *cs.Prev == art(a.To)
 	var f *os.File
 	cleanup := func() {}
 	if !viaRevert {

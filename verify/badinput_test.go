@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/patchtrust/patchtrust/delta"
 	"github.com/patchtrust/patchtrust/internal/repotest"
 	"github.com/patchtrust/patchtrust/tuf"
 )
@@ -200,8 +202,9 @@ func TestBadInput(t *testing.T) {
 		}},
 		{"patch header lies about its base", []error{ErrHash, ErrBaseMismatch}, func(t *testing.T, f *fixture) {
 			// A delta from other bytes, relabelled as applying to the installed artifact.
-			d := repotest.Diff(t, f.c, f.a)
-			setHeader(d, artifact(f.b), artifact(f.a))
+			y := content(5, len(f.a))
+			d := repotest.Diff(t, f.c, y)
+			setHeader(t, d, artifact(f.b), artifact(y))
 			addRawPatch(t, f.r, 2, d)
 			require.NoError(t, f.d.c.Refresh(ctx))
 		}},
@@ -209,7 +212,7 @@ func TestBadInput(t *testing.T) {
 			d := repotest.Diff(t, f.b, f.c)
 			other := artifact(f.c)
 			other.SHA256[0] ^= 1
-			setHeader(d, artifact(f.b), other)
+			setHeader(t, d, artifact(f.b), other)
 			addRawPatch(t, f.r, 2, d)
 			require.NoError(t, f.d.c.Refresh(ctx))
 		}},
@@ -234,13 +237,28 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// setHeader overwrites the base and result a delta declares.
-func setHeader(d []byte, base, result tuf.Artifact) {
-	const m = len("patchtrust.dev/delta/v1\n")
-	putU64(d[m:], uint64(base.Size))
-	copy(d[m+8:], base.SHA256[:])
-	putU64(d[m+40:], uint64(result.Size))
-	copy(d[m+48:], result.SHA256[:])
+// setHeader makes a delta declare other base and result hashes (of the
+// same sizes), rewriting them in place in its header.
+func setHeader(t *testing.T, d []byte, base, result tuf.Artifact) {
+	t.Helper()
+	h, err := delta.ReadHeader(bytes.NewReader(d))
+	require.NoError(t, err)
+	require.Equal(t, h.BaseSize, base.Size)
+	require.Equal(t, h.ResultSize, result.Size)
+	n := len(d) // ReadHeader reads exactly the header: find where it ends
+	for k := range d {
+		if _, err := delta.ReadHeader(bytes.NewReader(d[:k])); err == nil {
+			n = k
+			break
+		}
+	}
+	hdr := bytes.Replace(d[:n], h.BaseSHA256[:], base.SHA256[:], 1)
+	hdr = bytes.Replace(hdr, h.ResultSHA256[:], result.SHA256[:], 1)
+	copy(d, hdr)
+	h2, err := delta.ReadHeader(bytes.NewReader(d))
+	require.NoError(t, err)
+	require.Equal(t, base.SHA256, h2.BaseSHA256)
+	require.Equal(t, result.SHA256, h2.ResultSHA256)
 }
 
 func addRawPatch(t *testing.T, r *repotest.Repo, level int, d []byte) {
