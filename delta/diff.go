@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"math/bits"
+	"runtime"
 	"sync"
 )
 
@@ -32,8 +33,8 @@ func Diff(dst io.Writer, base, result io.Reader) (*Header, error) {
 	return diffBytes(dst, old, nw)
 }
 
-// readAll reads r to the end, at most MaxSize bytes, sizing its buffer from
-// the reader's size when known.
+// readAll reads r to the end, at most MaxSize bytes. When r tells its size
+// it reads into one buffer of that size, so that large inputs are not copied.
 func readAll(r io.Reader) ([]byte, error) {
 	var size int64 = -1
 	switch v := r.(type) {
@@ -47,10 +48,30 @@ func readAll(r io.Reader) ([]byte, error) {
 	if size > MaxSize {
 		return nil, ErrTooLarge
 	}
-	var buf bytes.Buffer
 	if size >= 0 {
-		buf.Grow(int(size) + 1)
+		buf := make([]byte, size)
+		n, err := io.ReadFull(r, buf)
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return buf[:n], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var one [1]byte
+		if m, _ := io.ReadFull(r, one[:]); m == 0 {
+			return buf, nil
+		}
+		// The input grew; read the rest the general way.
+		rest, err := readAll(struct{ io.Reader }{r})
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(buf))+1+int64(len(rest)) > MaxSize {
+			return nil, ErrTooLarge
+		}
+		return append(append(buf, one[0]), rest...), nil
 	}
+	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(r, MaxSize+1))
 	if err != nil {
 		return nil, err
@@ -83,8 +104,12 @@ func diffBytes(dst io.Writer, old, nw []byte) (*Header, error) {
 	ctls[0] = idx.match(nw, 0, mid)
 	wg.Wait()
 	idx = nil
-	all := append(ctls[0], ctls[1]...)
-	if err := encode(dst, h, old, nw, all); err != nil {
+	blocks := buildBlocks(old, nw, append(ctls[0], ctls[1]...))
+	// The inputs and the index are garbage now; collect them before the
+	// compressor allocates, so that the peak is the larger phase, not both.
+	old, nw, ctls = nil, nil, [2][]ctl{}
+	runtime.GC()
+	if err := encode(dst, h, blocks); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -93,7 +118,7 @@ func diffBytes(dst io.Writer, old, nw []byte) (*Header, error) {
 // Matcher parameters.
 const (
 	minMatch  = 8  // bytes hashed per index entry
-	stride    = 2  // the index holds every stride-th base position
+	stride    = 3  // the index holds every stride-th base position
 	maxChain  = 24 // candidates examined per lookup
 	maxExtend = 1 << 16
 )
@@ -112,21 +137,32 @@ func hash8(v uint64, shift uint) uint32 {
 
 func newIndex(old []byte) *index {
 	n := (len(old) + stride - 1) / stride
-	hb := max(bits.Len(uint(n))-headShrink, 10)
+	hb := max(bits.Len(uint(n))-1, 10)
 	x := &index{old: old, shift: uint(64 - hb), head: make([]uint32, 1<<hb), next: make([]uint32, n)}
-	var prev uint64
-	for p := 0; p+minMatch <= len(old); p += stride {
-		v := binary.LittleEndian.Uint64(old[p:])
-		if v == prev && p > 0 {
-			// Runs of one pattern would fill the chains; one entry per run
-			// start is enough, the match extends over the rest.
-			continue
-		}
-		prev = v
-		h := hash8(v, x.shift)
-		x.next[p/stride] = x.head[h]
-		x.head[h] = uint32(p + 1)
+	// Two goroutines insert the positions whose hashes fall in their half of
+	// the table, each in increasing order, so chains are as if one did all.
+	var wg sync.WaitGroup
+	for half := range uint32(2) {
+		wg.Go(func() {
+			var prev uint64
+			for p := 0; p+minMatch <= len(old); p += stride {
+				v := binary.LittleEndian.Uint64(old[p:])
+				if v == prev && p > 0 {
+					// Runs of one pattern would fill the chains; one entry
+					// per run start is enough, the match extends over the rest.
+					continue
+				}
+				prev = v
+				h := hash8(v, x.shift)
+				if h>>(hb-1) != half {
+					continue
+				}
+				x.next[p/stride] = x.head[h]
+				x.head[h] = uint32(p + 1)
+			}
+		})
 	}
+	wg.Wait()
 	return x
 }
 

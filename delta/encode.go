@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -16,17 +15,15 @@ import (
 // bytes to a stream, so no stream exceeds maxStream.
 const (
 	maxLiteral = 4096 // longest literal run of one diff event
+	minLiteral = 16   // shortest: shorter runs code better as single bytes
+	denseGap   = 1    // zero diff bytes a literal run may span
 	softLimit  = maxStream - 2*maxLiteral
+
+	// bestFrom is the result size from which patches are compressed at
+	// zstd's best level, whose 35 MiB of tables are then small next to the
+	// inputs and their index; smaller results use a level needing 5 MiB.
+	bestFrom = 8 << 20
 )
-
-// denseGap is how many zero diff bytes a literal run may span.
-var denseGap = 1
-
-var lowMem = true
-
-var headShrink = 0
-
-var minLiteral = 16
 
 // zstdMagic starts every zstd frame; the format leaves it out.
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
@@ -37,9 +34,12 @@ type rawBlock struct {
 	comp    [numStreams][]byte // nil if stored
 }
 
-// encode writes the patch for ctls, which cover nw in order.
-func encode(dst io.Writer, h *Header, old, nw []byte, ctls []ctl) error {
-	blocks := buildBlocks(old, nw, ctls)
+// encode compresses blocks and writes the patch.
+func encode(dst io.Writer, h *Header, blocks []*rawBlock) error {
+	level := zstd.SpeedBetterCompression
+	if h.ResultSize >= bestFrom {
+		level = zstd.SpeedBestCompression
+	}
 	largest := 0
 	for _, b := range blocks {
 		for _, s := range b.streams {
@@ -48,40 +48,29 @@ func encode(dst io.Writer, h *Header, old, nw []byte, ctls []ctl) error {
 	}
 	window := max(1<<bits.Len(uint(largest)), 1<<10)
 	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+		zstd.WithEncoderLevel(level),
 		zstd.WithWindowSize(min(window, maxStream)),
 		zstd.WithEncoderCRC(false),
-		zstd.WithEncoderConcurrency(min(2, len(blocks))),
-		zstd.WithLowerEncoderMem(lowMem))
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return fmt.Errorf("delta: %w", err)
 	}
 	defer enc.Close()
-	jobs := make(chan *rawBlock)
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() {
-			for b := range jobs {
-				for i, s := range b.streams {
-					if len(s) < 16 {
-						continue
-					}
-					c := enc.EncodeAll(s, nil)
-					if len(c) < len(zstdMagic) || string(c[:4]) != string(zstdMagic) {
-						continue
-					}
-					if c = c[4:]; len(c) < len(s) {
-						b.comp[i] = c
-					}
-				}
-			}
-		})
-	}
 	for _, b := range blocks {
-		jobs <- b
+		for i, s := range b.streams {
+			if len(s) < 16 {
+				continue
+			}
+			c := enc.EncodeAll(s, nil)
+			if len(c) < len(zstdMagic) || string(c[:4]) != string(zstdMagic) {
+				continue
+			}
+			if c = c[4:]; len(c) < len(s) {
+				b.comp[i] = c
+			}
+		}
 	}
-	close(jobs)
-	wg.Wait()
 
 	w := bufio.NewWriterSize(dst, 1<<16)
 	w.Write(appendHeader(nil, h))
