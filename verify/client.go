@@ -433,32 +433,40 @@ func (s *session) update(ctx context.Context, only string, force bool) ([]Action
 			return nil, err
 		}
 	}
-	var done []Action
-	for range 4 { // a release may be followed by patches on it
-		actions := plan(s.st, c.view, only, force)
-		if len(actions) == 0 {
-			break
+	names := make([]string, 0, len(s.st.Components))
+	for name := range s.st.Components {
+		if only == "" || name == only {
+			names = append(names, name)
 		}
-		for i := range actions {
-			a := &actions[i]
+	}
+	sort.Strings(names)
+	// Components are independent: one failing does not hold back the others.
+	var done []Action
+	var errs []error
+	for _, name := range names {
+		for range 4 { // a release may be followed by patches on it
+			actions := planComponent(s.st, c.view, name, force)
+			if len(actions) == 0 {
+				break
+			}
+			a := &actions[0]
+			c.emit(Event{Kind: Available, Component: name, Action: a})
 			if err := s.perform(ctx, a, nil); err != nil {
-				return done, err
+				errs = append(errs, err)
+				break
 			}
 			done = append(done, *a)
 		}
-	}
-	if s.st.ManualInstall && !force {
-		for name := range s.st.Components {
-			if only != "" && name != only {
-				continue
-			}
+		if s.st.ManualInstall && !force {
 			for _, a := range planComponent(s.st, c.view, name, true) {
-				a := a
 				c.emit(Event{Kind: Available, Component: name, Action: &a})
 			}
 		}
 	}
-	return done, nil
+	if len(errs) == 1 {
+		return done, errs[0]
+	}
+	return done, errors.Join(errs...)
 }
 
 // refresh runs an update cycle against each mirror in turn until one

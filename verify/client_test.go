@@ -352,5 +352,5 @@ func TestEventSequence(t *testing.T) {
 	d.mu.Unlock()
 	assert.Positive(t, last.Total)
 	assert.Equal(t, last.Total, last.Done, "the last progress event reports the whole target")
-	assert.Equal(t, []EventKind{Checking, Downloading, Verifying, Downloading, Verifying, Installing, Installed}, d.kinds())
+	assert.Equal(t, []EventKind{Checking, Available, Downloading, Verifying, Downloading, Verifying, Installing, Installed}, d.kinds())
 }
