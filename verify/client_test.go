@@ -354,3 +354,38 @@ func TestEventSequence(t *testing.T) {
 	assert.Equal(t, last.Total, last.Done, "the last progress event reports the whole target")
 	assert.Equal(t, []EventKind{Checking, Available, Downloading, Verifying, Downloading, Verifying, Installing, Installed}, d.kinds())
 }
+
+func TestComponentsIndependent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := content(1, 64<<10), content(2, 64<<10)
+	x, y := content(3, 32<<10), content(4, 32<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.AddRelease("modem", "v2.0.0", x)
+	r.AddPatch("modem", "v2.0.0", 1, x, y)
+	r.Commit()
+	d := newDevice(t, r, a, func(c *Config) {
+		c.HealthCheck = func(ctx context.Context, component string) error {
+			if component == comp {
+				return assert.AnError
+			}
+			return nil
+		}
+	})
+	require.NoError(t, os.WriteFile(filepath.Join(d.instDir, "modem"), x, 0o644))
+	require.NoError(t, d.c.Register(ctx, "modem", "v2.0.0", artifact(x)))
+	names, err := d.c.Components()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"modem", comp}, names)
+
+	done, err := d.c.Update(ctx)
+	assert.ErrorIs(t, err, ErrHealthCheck)
+	require.Len(t, done, 1)
+	assert.Equal(t, "modem", done[0].Component)
+	assert.Equal(t, a, d.installed())
+	got, err := os.ReadFile(filepath.Join(d.instDir, "modem"))
+	require.NoError(t, err)
+	assert.Equal(t, y, got)
+}
