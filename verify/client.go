@@ -35,7 +35,9 @@ type Config struct {
 	Installer Installer
 	// Logger, if not nil, receives a line per step.
 	Logger *slog.Logger
-	// Events, if not nil, is called synchronously with progress.
+	// Events, if not nil, is called synchronously with progress, while
+	// the operation holds the Client: it may call Status and Components,
+	// not the methods that act.
 	Events func(Event)
 	// HealthCheck, if not nil, runs after each install of a patch or
 	// release. If it fails, the Client reverts the install and marks the
@@ -100,7 +102,7 @@ func NewClient(cfg Config) (*Client, error) {
 		root.Close()
 		return nil, err
 	}
-	if _, err := c.store.load(); err != nil {
+	if _, _, err := c.store.peek(); err != nil {
 		root.Close()
 		return nil, err
 	}
