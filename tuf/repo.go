@@ -310,8 +310,8 @@ func setRoleKeys(root *metadata.RootType, role Role, k Keys) error {
 
 // Open opens the repository in dir and verifies it against its own root:
 // the chain of root versions, the signatures and versions of the top-level
-// roles, and the content hash of every metadata file it reads. Bins are
-// verified the same way when they are first read. Altered files are
+// roles, and the content hash of every metadata file. The signatures of a
+// bin are verified when it is first read. Altered files are
 // reported with an error wrapping [ErrSecurity] and [ErrTampered].
 func Open(dir string) (*Repository, error) {
 	fsys, err := os.OpenRoot(dir)
@@ -433,6 +433,21 @@ func (r *Repository) load() error {
 	for _, p := range m.Published {
 		if p == nil || p.Roots < 0 || p.Roots > len(m.Roots) {
 			return tampered("manifest has an invalid publication record")
+		}
+	}
+	// Every bin file must be intact; their signatures are checked when a
+	// bin is first read.
+	seen := map[string]bool{}
+	for name, st := range m.Roles {
+		if isTopRole(name) || seen[st.Hash] {
+			continue
+		}
+		seen[st.Hash] = true
+		if len(st.Hash) != 64 {
+			return tampered("manifest has no valid file for %s", trunc(name))
+		}
+		if _, err := r.readMetaFile(st.Hash); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
@@ -673,11 +688,7 @@ func (r *Repository) stage(name string) {
 	if !st.Staged {
 		st.Version++
 		st.Staged = true
-		d := r.man.Expiry[name]
-		if !isTopRole(name) {
-			d = r.man.Expiry[string(RoleTargets)]
-		}
-		st.Expires = r.now().Add(time.Duration(d) * time.Second).UTC().Truncate(time.Second).Unix()
+		st.Expires = r.expiry(name)
 	}
 	r.man.Roles[name] = st
 	exp := time.Unix(st.Expires, 0).UTC()
@@ -702,6 +713,25 @@ func (r *Repository) stage(name string) {
 		b.Signed.Version, b.Signed.Expires, b.Signatures = st.Version, exp, []metadata.Signature{}
 	}
 	r.dirty[name] = true
+}
+
+// expiry returns the expiry time, in Unix seconds, of a version of role
+// name staged now.
+func (r *Repository) expiry(name string) int64 {
+	d := r.man.Expiry[name]
+	if !isTopRole(name) {
+		d = r.man.Expiry[string(RoleTargets)]
+	}
+	return r.now().Add(time.Duration(d) * time.Second).UTC().Truncate(time.Second).Unix()
+}
+
+// renew stages role name with a fresh expiry, also if it is staged already.
+func (r *Repository) renew(name string) {
+	if st := r.man.Roles[name]; st.Staged {
+		st.Expires = r.expiry(name)
+		r.man.Roles[name] = st
+	}
+	r.stage(name)
 }
 
 func copyRoot(md *metadata.Metadata[metadata.RootType]) *metadata.Metadata[metadata.RootType] {

@@ -459,3 +459,29 @@ func mustRoot(t *testing.T, r *tuf.Repository) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+func TestRenewKeepsUntouchedRolesValid(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{})
+	tr.AddRelease("webkit", "v26.3.0", baseV1)
+	tr.Commit()
+	later := time.Now().Add(100 * 24 * time.Hour)
+	tuf.SetClock(tr.Repo, func() time.Time { return later })
+	dst, err := tuf.DirPublisher(tr.PublishDir)
+	require.NoError(t, err)
+	require.NoError(t, tr.Repo.RefreshTimestamp(ctx, tr.Signer(tuf.RoleTimestamp)))
+	require.ErrorIs(t, tr.Repo.Publish(ctx, dst), tuf.ErrExpired, "bins and targets expired after 90 days")
+
+	renewed, err := tr.Repo.Renew(ctx, 7*24*time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"targets", "snapshot", "timestamp"}, renewed[:3])
+	assert.Len(t, renewed, 3+1<<repotest.DefaultBinBits, "every bin is renewed, root is not")
+	tr.Sign()
+	require.NoError(t, tr.Repo.Publish(ctx, dst))
+	st, err := tr.Repo.Status()
+	require.NoError(t, err)
+	for _, s := range st {
+		assert.True(t, s.Expires.After(later), "%s expires %v", s.Name, s.Expires)
+	}
+}

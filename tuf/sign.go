@@ -109,10 +109,7 @@ func (r *Repository) RefreshTimestamp(ctx context.Context, s *Signer) error {
 		return fmt.Errorf("%w: key %s does not sign timestamp", ErrKey, s.pub)
 	}
 	return r.update(ctx, func() error {
-		st := r.man.Roles[string(RoleTimestamp)]
-		st.Staged = false // always a new version
-		r.man.Roles[string(RoleTimestamp)] = st
-		r.stage(string(RoleTimestamp))
+		r.renew(string(RoleTimestamp))
 		return r.signRole(ctx, string(RoleTimestamp), s)
 	})
 }
@@ -239,4 +236,41 @@ func (r *Repository) Keys(role Role) (Keys, error) {
 		out.Keys = append(out.Keys, k)
 	}
 	return out, nil
+}
+
+// Renew stages a new version of every role that expires within the given
+// time from now, so that signing and publishing keeps the whole repository
+// valid; bins that no patch touched for months would otherwise expire on
+// devices. Root is renewed too if it expires that soon. It returns the
+// roles it staged.
+func (r *Repository) Renew(ctx context.Context, within time.Duration) ([]string, error) {
+	var staged []string
+	err := r.update(ctx, func() error {
+		staged = nil
+		limit := r.now().Add(within).Unix()
+		names := make([]string, 0, len(r.man.Roles))
+		for name := range r.man.Roles {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			st := r.man.Roles[name]
+			if st.Expires > limit {
+				continue
+			}
+			if !isTopRole(name) {
+				if _, err := r.bin(name); err != nil {
+					return err
+				}
+			}
+			r.renew(name)
+			staged = append(staged, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortRoles(staged)
+	return staged, nil
 }

@@ -28,6 +28,7 @@ func init() {
 	register(&command{name: "root", args: "", summary: "print the current signed root.json, to embed in devices", run: runRoot})
 	register(&command{name: "status", args: "", summary: "show roles, signatures, expiries, patches and releases", run: runStatus})
 	register(&command{name: "timestamp", args: "", summary: "re-sign the timestamp with the online key (and publish it)", run: runTimestamp})
+	register(&command{name: "renew", args: "", summary: "stage new versions of roles that expire soon, to sign and publish", run: runRenew})
 	register(&command{name: "rotate-root", args: "", summary: "change a role's keys or threshold in a new root version", run: runRotateRoot})
 }
 
@@ -543,5 +544,31 @@ func runRotateRoot(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 		return err
 	}
 	fmt.Fprintf(e.stdout, "new root staged: %s has %d keys, threshold %d; sign with the old and new root keys\n", *role, len(keys), th)
+	return nil
+}
+
+func runRenew(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	dir := repoFlag(fs)
+	within := fs.Duration("within", 30*24*time.Hour, "renew roles that expire within this time")
+	if err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	repo, err := openRepo(*dir)
+	if err != nil {
+		return err
+	}
+	defer repo.Close()
+	renewed, err := repo.Renew(ctx, *within)
+	if err != nil {
+		return err
+	}
+	if len(renewed) > 8 {
+		renewed = append(renewed[:8], fmt.Sprintf("and %d more", len(renewed)-8))
+	}
+	if len(renewed) == 0 {
+		fmt.Fprintln(e.stdout, "nothing expires that soon")
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "renewed %s (staged; sign and publish)\n", strings.Join(renewed, ", "))
 	return nil
 }
