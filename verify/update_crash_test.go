@@ -3,6 +3,7 @@ package verify_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,11 +44,23 @@ func TestCrashDeviceChild(t *testing.T) {
 	require.NoError(t, err)
 	fetcher, err := verify.HTTPFetcher([]string{os.Getenv(envCrashMirror)}, nil)
 	require.NoError(t, err)
-	c, err := verify.NewClient(verify.Config{Root: root, Fetcher: fetcher, Dir: os.Getenv(envCrashState), Installer: inst})
+	cfg := verify.Config{Root: root, Fetcher: fetcher, Dir: os.Getenv(envCrashState), Installer: inst}
+	op := os.Getenv(envCrashOp)
+	if op == "update-unhealthy" {
+		cfg.HealthCheck = func(ctx context.Context, component string) error {
+			return errors.New("the component does not start")
+		}
+	}
+	c, err := verify.NewClient(cfg)
 	require.NoError(t, err)
-	switch op := os.Getenv(envCrashOp); op {
+	switch op {
 	case "update":
 		_, err = c.Update(ctx)
+	case "update-unhealthy":
+		// The install fails its health check and is reverted.
+		if _, err = c.Update(ctx); errors.Is(err, verify.ErrHealthCheck) {
+			err = nil
+		}
 	case "remove":
 		// A fresh process has no verified metadata: the release to go back
 		// to may have to be downloaded, so refresh first.
@@ -66,7 +79,7 @@ func TestCrashDeviceChild(t *testing.T) {
 // A crashScenario is one operation whose every crash point is exercised.
 type crashScenario struct {
 	name string
-	op   string // "update", "remove" or "install"
+	op   string // "update", "update-unhealthy", "remove" or "install"
 	// prepare brings the repository and the device to the state before the
 	// operation and returns what comp holds before and after it.
 	prepare func(t *testing.T, f *fixture, d *device) (old, new []byte)
@@ -74,6 +87,9 @@ type crashScenario struct {
 	// operation an Update performs). Otherwise either end is legitimate
 	// (an interrupted user request may be lost), as long as the state agrees.
 	mustFinish bool
+	// revertsItself: the operation ends where it started (a failed health
+	// check reverts the install).
+	revertsItself bool
 }
 
 var crashScenarios = []crashScenario{
@@ -108,6 +124,13 @@ var crashScenarios = []crashScenario{
 			require.NoError(t, f.repo.AddRelease(f.ctx, &tuf.Release{Component: comp, Version: "v26.4.0"}, bytes.NewReader(next)))
 			f.publish()
 			return f.results[1], next
+		},
+	},
+	{
+		name: "revert an install that fails its health check", op: "update-unhealthy", revertsItself: true,
+		prepare: func(t *testing.T, f *fixture, d *device) ([]byte, []byte) {
+			level1Then2(t, f, d)
+			return f.results[1], f.results[2]
 		},
 	},
 	{
@@ -180,7 +203,11 @@ func runCrashScenario(t *testing.T, bin string, sc crashScenario) {
 	clean, res := child(0)
 	points := res.Trace
 	require.NotEmpty(t, points)
-	require.Equal(t, new, clean.installed(comp), "the operation does not do what the scenario says")
+	if sc.revertsItself {
+		require.Equal(t, old, clean.installed(comp), "the operation does not do what the scenario says")
+	} else {
+		require.Equal(t, new, clean.installed(comp), "the operation does not do what the scenario says")
+	}
 	ops := map[string]int{}
 
 	for n := 1; n <= len(points); n++ {
