@@ -13,6 +13,18 @@ export GOTOOLCHAIN=local
 FUZZ_TIME=${FUZZ_TIME:-20s}
 FUZZ_MATCH=${FUZZ_MATCH:-}
 
+# go test's -timeout (default 10m) also bounds fuzzing: allow the fuzz time
+# plus 5 minutes for building and replaying the corpus, so a long FUZZ_TIME
+# is not cut short and a hung input still ends the run.
+timeout=0 # for an iteration count such as 5000x, or a compound duration
+if [[ $FUZZ_TIME =~ ^([0-9]+)([smh])$ ]]; then
+  n=${BASH_REMATCH[1]}
+  case ${BASH_REMATCH[2]} in
+    s) timeout=$((n + 300))s ;;
+    m) timeout=$((n * 60 + 300))s ;;
+    h) timeout=$((n * 3600 + 300))s ;;
+  esac
+fi
 # `go test -list` prints a package's matching names, then "ok <pkg> ...".
 if ! listing=$(go test -list '^Fuzz' ./... 2>&1); then
   echo "$listing"
@@ -47,7 +59,7 @@ for t in "${targets[@]}"; do
   fi
   printf '\n--- fuzz %s %s for %s (%s)\n' "$pkg" "$name" "$FUZZ_TIME" "$(date -u +%H:%M:%S)"
   ran=$((ran + 1))
-  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" "$pkg"; then
+  if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" -timeout "$timeout" "$pkg"; then
     failed+=("$pkg $name")
   fi
 done
