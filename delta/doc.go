@@ -23,65 +23,72 @@
 //
 // Apply streams: the base is read through an [io.ReaderAt] in 64 KiB pieces,
 // the patch through an [io.Reader], the result goes to an [io.Writer]. Its
-// memory is bounded by a constant independent of file sizes: one block of
-// decoded streams (at most 4 × [maxStream] = 8 MiB, in practice far less), one
+// memory is bounded by a constant independent of file sizes: one block's
+// three decoded streams (at most 2 MiB each, in practice far less), one
 // compressed stream (at most 2 MiB), a zstd decoder whose window is capped at
-// 2 MiB and 128 KiB of I/O buffers: under 16 MiB in the worst case.
+// 2 MiB, and 192 KiB of I/O buffers: under 11 MiB in the worst case, about
+// 4 MiB on real patches.
 //
-// Diff holds both files in memory plus an index of the base of about 2.5
-// bytes per base byte, so its peak is about 3.5 × base + 1 × result bytes. It
-// matches the two halves of the result on two goroutines and compresses blocks
-// in parallel.
+// Diff holds both files in memory plus an index of the base (a hash chain
+// over every third position: about 2.7 bytes per base byte at most), so its
+// peak is about 1 × result + 3.7 × base bytes, plus the zstd encoder's
+// tables (35 MiB for results of 8 MiB or more, 5 MiB below), which are
+// allocated after the inputs and the index are released. It matches the two
+// halves of a large result on two goroutines.
 //
 // # Format v1
 //
-// All integers in the header are big-endian. A patch is:
+// A patch is:
 //
 //	magic     "patchtrust.dev/delta/v1\n" (24 bytes)
-//	header    base size (uint64), base SHA-256 (32 bytes),
-//	          result size (uint64), result SHA-256 (32 bytes),
+//	header    base size (uvarint), base SHA-256 (32 bytes),
+//	          result size (uvarint), result SHA-256 (32 bytes),
 //	          transform (1 byte)
-//	blocks    zero or more of: 0x01 block
+//	blocks    zero or more blocks
 //	end       0x00, then the end of the patch (trailing bytes are an error)
 //
-// Sizes are at most [MaxSize]. The transform names a reversible rewrite of
-// base and result applied around the instructions; v1 defines only 0, none.
-// It is reserved for executable-aware reference correction (normalising x86-64
-// call and jump displacements, as Courgette and Zucchini do); a decoder
-// rejects transforms it does not know.
+// Sizes are at most [MaxSize]; uvarints are those of encoding/binary. The
+// transform names a reversible rewrite of base and result applied around the
+// instructions; v1 defines only 0, none. It is reserved for executable-aware
+// reference correction (normalising x86-64 call and jump displacements, as
+// Courgette and Zucchini do); a decoder rejects transforms it does not know.
 //
-// A block carries four streams:
+// A block carries three streams, in this order:
 //
 //	ctrl   instructions, each three varints: add length (uvarint), copy
 //	       length (uvarint), seek (zigzag varint, encoding/binary.Varint)
-//	runs   uvarints: the number of zero diff bytes before each non-zero one
-//	vals   the non-zero diff bytes, one per run, never 0x00
+//	diff   events, each a uvarint count of zero diff bytes, then either one
+//	       non-zero diff byte, or 0x00, a uvarint length L ≥ 1 and L diff
+//	       bytes (a literal run, which may contain zeros)
 //	extra  literal bytes of the result
 //
 // A block is encoded as:
 //
-//	methods   1 byte: bit i set means stream i (in the order above) is
-//	          zstd-compressed, otherwise stored; bits 4-7 are zero
-//	lengths   for each stream: decoded length (uvarint, at most maxStream =
-//	          2 MiB), and if compressed, compressed length (uvarint, 1 to
-//	          maxStream); an empty stream is stored
-//	payloads  the four streams' bytes, in order. A compressed stream is one
-//	          or more zstd frames whose window is at most maxStream and that
-//	          decode to exactly the declared length
+//	marker    1 byte: 0x80 | methods, where bit i of methods set means
+//	          stream i is zstd-compressed, otherwise stored
+//	lengths   for each stream: decoded length (uvarint, at most 2 MiB), and
+//	          if compressed, compressed length (uvarint, 1 to 2 MiB)
+//	payloads  the streams' bytes in order. A compressed stream is zstd
+//	          frames without the first frame's 4-byte magic number, with
+//	          windows of at most 2 MiB, decoding to exactly the declared length
 //
-// Decoding keeps an old position o (0 at the start of the patch, carried from
-// block to block) and writes the result in order. For each instruction
-// (a, c, s) of a block's ctrl stream: take the next a diff bytes d of the
-// block, where a block's diff bytes are zero except at the positions that runs
-// and vals give; write base[o+i] + d[i] (mod 256) for i < a; write the next c
-// bytes of extra; then o = o + a + s. Every instruction must keep o+a within
-// the base, o within [0, base size] and the output within the result size.
-// At the end of a block every stream must be used up, and every run must
-// point inside the block's diff bytes. At the end of the patch the output
-// must have exactly the result size and SHA-256.
+// Decoding keeps an old position o (0 at the start, carried from block to
+// block) and writes the result in order. A block's diff bytes D are the
+// concatenation of its instructions' add parts: zero except where its events
+// put bytes, an event's zero count counting from the end of the previous
+// event in the block. For each instruction (a, c, s): for i < a, with d the
+// next byte of D, let r = d + k (mod 256), where the carry k is 0 for i = 0
+// and otherwise (base[o+i-1] + int8(r')) >> 8 for the previous r' (-1, 0
+// or 1); write base[o+i] + r (mod 256). Then write the next c extra bytes,
+// and set o = o + a + s. An instruction must keep o+a within the base, o
+// within [0, base size] and the output within the result size. At the end of
+// a block every stream must be used up and no event may point past D. At
+// the end of the patch the output must have exactly the result size and
+// SHA-256.
 //
-// The diff bytes make near-identical regions cheap: code shifted by an
+// The diff bytes make near-identical regions cheap. Code shifted by an
 // inserted function differs from its old copy only where it refers to moved
-// addresses, so its diff bytes are mostly zero and the runs/vals coding keeps
-// only the few that are not.
+// addresses, so most diff bytes are zero; and because the carry is taken
+// out, a multi-byte displacement that moves by a small amount differs in its
+// low byte only, whatever carries the addition makes.
 package delta
