@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -46,10 +48,17 @@ func DirPublisher(dir string) (Publisher, error) {
 	return &dirPublisher{dir: abs}, nil
 }
 
-type dirPublisher struct{ dir string }
+type dirPublisher struct {
+	dir     string
+	mu      sync.Mutex
+	pending []string // files renamed into place but not yet synced
+}
 
 func (d *dirPublisher) String() string { return "file://" + filepath.ToSlash(d.dir) }
 
+// Put writes name atomically. Files are renamed into place without waiting
+// for the disk; before timestamp.json, which makes them reachable, every
+// pending file is synced, and timestamp.json itself is written durably.
 func (d *dirPublisher) Put(ctx context.Context, name string, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -62,12 +71,73 @@ func (d *dirPublisher) Put(ctx context.Context, name string, r io.Reader) error 
 		return fmt.Errorf("tuf: %w", err)
 	}
 	defer root.Close()
-	if dir := path.Dir(name); dir != "." {
+	dir := path.Dir(name)
+	if dir != "." {
 		if err := root.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("tuf: %w", err)
 		}
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if name != "metadata/timestamp.json" {
+		if err := writeUnsynced(root, name, r); err != nil {
+			return err
+		}
+		d.pending = append(d.pending, name)
+		return nil
+	}
+	if err := syncPending(root, d.pending); err != nil {
+		return fmt.Errorf("tuf: sync published files: %w", err)
+	}
+	d.pending = nil
 	return atomicfile.WriteFile(root, name, r, 0o644)
+}
+
+var tmpSeq atomic.Uint64
+
+// writeUnsynced replaces name inside root by renaming a complete temporary
+// file over it, without syncing.
+func writeUnsynced(root *os.Root, name string, r io.Reader) error {
+	tmp := path.Join(path.Dir(name), fmt.Sprintf(".tmp-%s-%d-%d", path.Base(name), os.Getpid(), tmpSeq.Add(1)))
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("tuf: %w", err)
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Rename(tmp, name)
+	}
+	if err != nil {
+		root.Remove(tmp)
+		return fmt.Errorf("tuf: write %s: %w", name, err)
+	}
+	return nil
+}
+
+// syncFiles syncs each file and each directory holding one.
+func syncFiles(root *os.Root, names []string) error {
+	dirs := map[string]bool{}
+	for _, n := range names {
+		f, err := root.Open(n)
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return err
+		}
+		dirs[path.Dir(n)] = true
+	}
+	for d := range dirs {
+		if err := atomicfile.SyncDir(root, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // validPublishPath reports whether name is a clean, relative, slash-separated path.
