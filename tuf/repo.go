@@ -341,26 +341,9 @@ func (r *Repository) load() error {
 		}
 		return fmt.Errorf("tuf: %w", err)
 	}
-	var m manifest
-	if err := strictjson.Unmarshal(data, &m, maxManifest); err != nil {
-		return tampered("manifest: %v", err)
-	}
-	if m.Type != manifestType {
-		return tampered("manifest type %q, want %q", trunc(m.Type), manifestType)
-	}
-	if m.BinBits < layout.MinBinBits || m.BinBits > layout.MaxBinBits || len(m.Roots) == 0 {
-		return tampered("manifest is inconsistent")
-	}
-	if len(m.Roles) != 4+1<<m.BinBits {
-		return tampered("manifest lists %d roles, want %d", len(m.Roles), 4+1<<m.BinBits)
-	}
-	for _, role := range topRoles {
-		if m.Expiry[string(role)] <= 0 {
-			return tampered("manifest has no expiry for %s", role)
-		}
-	}
-	if m.Published == nil {
-		m.Published = map[string]*published{}
+	m, err := decodeManifest(data)
+	if err != nil {
+		return err
 	}
 	r.man = m
 
@@ -451,6 +434,49 @@ func (r *Repository) load() error {
 		}
 	}
 	return nil
+}
+
+// decodeManifest decodes the working directory's manifest strictly and
+// checks its shape.
+func decodeManifest(data []byte) (manifest, error) {
+	var m manifest
+	if err := strictjson.Unmarshal(data, &m, maxManifest); err != nil {
+		return m, tampered("manifest: %v", err)
+	}
+	if m.Type != manifestType {
+		return m, tampered("manifest type %q, want %q", trunc(m.Type), manifestType)
+	}
+	if m.BinBits < layout.MinBinBits || m.BinBits > layout.MaxBinBits || len(m.Roots) == 0 {
+		return m, tampered("manifest is inconsistent")
+	}
+	if len(m.Roles) != 4+1<<m.BinBits {
+		return m, tampered("manifest lists %d roles, want %d", len(m.Roles), 4+1<<m.BinBits)
+	}
+	for _, role := range topRoles {
+		if m.Expiry[string(role)] <= 0 {
+			return m, tampered("manifest has no expiry for %s", role)
+		}
+		if _, ok := m.Roles[string(role)]; !ok {
+			return m, tampered("manifest does not list %s", role)
+		}
+	}
+	for name, st := range m.Roles {
+		if st.Version < 1 || len(st.Hash) != 64 {
+			return m, tampered("manifest entry for %q is invalid", trunc(name))
+		}
+		if _, err := hex.DecodeString(st.Hash); err != nil {
+			return m, tampered("manifest entry for %q is invalid", trunc(name))
+		}
+	}
+	for _, h := range m.Roots {
+		if _, err := hex.DecodeString(h); err != nil || len(h) != 64 {
+			return m, tampered("manifest lists an invalid root file")
+		}
+	}
+	if m.Published == nil {
+		m.Published = map[string]*published{}
+	}
+	return m, nil
 }
 
 func isTopRole(name string) bool { return slices.Contains(topRoles, Role(name)) }
