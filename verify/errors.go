@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/patchtrust/patchtrust/internal/lock"
 	"github.com/patchtrust/patchtrust/internal/trust"
@@ -79,6 +80,9 @@ func translate(err error) error {
 	}
 	var dl *metadata.ErrDownloadHTTP
 	if errors.As(err, &dl) {
+		if dl.StatusCode == 404 {
+			return &fetchError{Err: fmt.Errorf("verify: %s: %w", dl.URL, fs.ErrNotExist)}
+		}
 		return &fetchError{Err: err}
 	}
 	if errors.Is(err, lock.ErrBusy) {

@@ -200,3 +200,29 @@ func TestReconcileInterruptedInstall(t *testing.T) {
 		})
 	}
 }
+
+func TestMirrorErrorsAreNotSecurityFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.r.Remove("metadata/timestamp.json")
+	_, err := f.d.c.Update(ctx)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.NotErrorIs(t, err, ErrSecurity)
+
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.Error(w, "maintenance", http.StatusInternalServerError)
+	}))
+	t.Cleanup(down.Close)
+	fe, err := HTTPFetcher([]string{down.URL}, nil)
+	require.NoError(t, err)
+	c, err := NewClient(Config{Root: f.r.Root(), Fetcher: fe, Dir: t.TempDir(), Installer: f.d.inst})
+	require.NoError(t, err)
+	defer c.Close()
+	err = c.Refresh(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "500")
+	assert.NotErrorIs(t, err, ErrSecurity)
+	assert.NotErrorIs(t, err, os.ErrNotExist)
+}
