@@ -51,8 +51,9 @@ func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) err
 	hs.Reset()
 	a := &applier{
 		br: br, base: base, baseSize: baseSize, buf: buf, dec: dec,
-		out: bufio.NewWriterSize(dst, ioBuf), hash: hs, resultSize: h.ResultSize,
+		out: newOutPipe(dst, hs), resultSize: h.ResultSize,
 	}
+	defer a.out.close()
 	for {
 		m, err := br.ReadByte()
 		if err != nil {
@@ -71,7 +72,7 @@ func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) err
 		}
 		return fmt.Errorf("delta: reading patch: %w", err)
 	}
-	if err := a.out.Flush(); err != nil {
+	if err := a.out.close(); err != nil {
 		return fmt.Errorf("delta: writing result: %w", err)
 	}
 	if a.written != h.ResultSize {
@@ -115,8 +116,7 @@ type applier struct {
 	baseSize int64
 	buf      []byte
 	dec      *zstd.Decoder
-	out      *bufio.Writer
-	hash     hash.Hash
+	out      *outPipe
 
 	resultSize, written int64
 	oldPos              int64
@@ -349,9 +349,8 @@ func (a *applier) exec() error {
 }
 
 func (a *applier) write(p []byte) error {
-	a.hash.Write(p)
 	a.written += int64(len(p))
-	if _, err := a.out.Write(p); err != nil {
+	if err := a.out.Write(p); err != nil {
 		return fmt.Errorf("delta: writing result: %w", err)
 	}
 	return nil

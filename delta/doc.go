@@ -22,12 +22,12 @@
 // # Resources
 //
 // Apply streams: the base is read through an [io.ReaderAt] in 64 KiB pieces,
-// the patch through an [io.Reader], the result goes to an [io.Writer]. Its
-// memory is bounded by a constant independent of file sizes: one block's
-// three decoded streams (at most 2 MiB each, in practice far less), one
-// compressed stream (at most 2 MiB), a zstd decoder whose window is capped at
-// 2 MiB, and 192 KiB of I/O buffers: under 11 MiB in the worst case, about
-// 4 MiB on real patches.
+// the patch through an [io.Reader], the result goes to an [io.Writer], hashed
+// and written on a second goroutine. Its memory is bounded by a constant
+// independent of file sizes: one block's three decoded streams (at most
+// 1 MiB each, in practice far less), one compressed stream (at most 1 MiB),
+// a zstd decoder whose window is capped at 1 MiB, and 320 KiB of I/O
+// buffers: under 6 MiB in the worst case, about 3 MiB on real patches.
 //
 // Diff holds both files in memory plus an index of the base (a hash chain
 // over every third position: about 2.7 bytes per base byte at most), so its
@@ -66,11 +66,11 @@
 //
 //	marker    1 byte: 0x80 | methods, where bit i of methods set means
 //	          stream i is zstd-compressed, otherwise stored
-//	lengths   for each stream: decoded length (uvarint, at most 2 MiB), and
-//	          if compressed, compressed length (uvarint, 1 to 2 MiB)
+//	lengths   for each stream: decoded length (uvarint, at most 1 MiB), and
+//	          if compressed, compressed length (uvarint, 1 to 1 MiB)
 //	payloads  the streams' bytes in order. A compressed stream is zstd
 //	          frames without the first frame's 4-byte magic number, with
-//	          windows of at most 2 MiB, decoding to exactly the declared length
+//	          windows of at most 1 MiB, decoding to exactly the declared length
 //
 // Decoding keeps an old position o (0 at the start, carried from block to
 // block) and writes the result in order. A block's diff bytes D are the

@@ -18,7 +18,7 @@ const magic = "patchtrust.dev/delta/v1\n"
 const transformNone = 0
 
 // maxStream caps the decoded and the compressed length of one stream of a block.
-const maxStream = 2 << 20
+const maxStream = 1 << 20
 
 // Stream indices within a block.
 const (
