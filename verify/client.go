@@ -127,6 +127,9 @@ type session struct {
 	c  *Client
 	lk *lock.Lock
 	st *state
+	// lazy: accept leaves its changes for the next save (dirty), which
+	// update makes at the latest when it ends.
+	lazy, dirty bool
 }
 
 // begin serializes an operation within the process and across processes,
@@ -157,7 +160,13 @@ func (s *session) end() {
 }
 
 // save commits the session's state.
-func (s *session) save() error { return s.c.store.save(s.st) }
+func (s *session) save() error {
+	if err := s.c.store.save(s.st); err != nil {
+		return err
+	}
+	s.dirty = false
+	return nil
+}
 
 // Register records that the device has the release version of component
 // installed, as artifact a (usually at first boot, from the factory
@@ -414,6 +423,10 @@ func (c *Client) fail(component string, err error) {
 func (s *session) update(ctx context.Context, only string, force bool) ([]Action, error) {
 	c := s.c
 	c.emit(Event{Kind: Checking, Component: only})
+	// What the refresh raises is committed with the first install, or at
+	// the end: one durable write fewer per update.
+	s.lazy = true
+	defer func() { s.lazy = false }()
 	refreshed := false
 	for name := range s.st.Components {
 		if only == "" || name == only {
@@ -465,6 +478,11 @@ func (s *session) update(ctx context.Context, only string, force bool) ([]Action
 			}
 		}
 	}
+	if s.dirty {
+		if err := s.save(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) == 1 {
 		return done, errs[0]
 	}
@@ -497,6 +515,13 @@ func (s *session) refresh(ctx context.Context) error {
 	var errs []error
 	for _, f := range fetchers {
 		t, err := c.refreshOnce(ctx, f, rootBytes, refTime, comps)
+		if errors.Is(err, ErrSecurity) && c.clearCache() {
+			// A damaged metadata cache would fail every check (go-tuf
+			// rejects an unparsable cached file instead of ignoring it).
+			// The state's version floors keep replays out without it.
+			c.log.Warn("retrying without the metadata cache", "err", err)
+			t, err = c.refreshOnce(ctx, f, rootBytes, refTime, comps)
+		}
 		var v *view
 		if err == nil {
 			v, err = buildView(t, c.cfg.Fetcher, comps)
@@ -532,6 +557,24 @@ func (s *session) refresh(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// clearCache removes the cached metadata other than the trusted root, and
+// reports whether there was any.
+func (c *Client) clearCache() bool {
+	d, err := c.root.Open(metadataDir)
+	if err != nil {
+		return false
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	removed := false
+	for _, n := range names {
+		if n != "root.json" {
+			removed = c.root.Remove(metadataDir+"/"+n) == nil || removed
+		}
+	}
+	return removed
+}
+
 // accept checks a verified view against the anti-rollback state and
 // commits what it raises: role versions, the clock, withdrawals.
 func (s *session) accept(v *view, now time.Time) error {
@@ -564,6 +607,10 @@ func (s *session) accept(v *view, now time.Time) error {
 	}
 	old := s.st
 	s.st = st
+	if s.lazy {
+		s.dirty = true
+		return nil
+	}
 	if err := s.save(); err != nil {
 		s.st = old
 		return err

@@ -158,11 +158,13 @@ func (d *DirInstaller) keepPrevious(component string) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("verify: installed %s is not a regular file", component)
 	}
-	return d.linkOver(component, component+".prev")
+	// The directory is synced when the new artifact is committed.
+	return d.linkOver(component, component+".prev", false)
 }
 
-// linkOver atomically makes dst another name of src.
-func (d *DirInstaller) linkOver(src, dst string) error {
+// linkOver atomically makes dst another name of src, and syncs the
+// directory if sync is set.
+func (d *DirInstaller) linkOver(src, dst string, sync bool) error {
 	af, err := atomicfile.Create(d.root, dst, 0o644) // reserves a unique temporary name
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
@@ -175,6 +177,9 @@ func (d *DirInstaller) linkOver(src, dst string) error {
 	if err := d.root.Rename(tmp, dst); err != nil {
 		d.root.Remove(tmp)
 		return fmt.Errorf("verify: keep previous %s: %w", src, err)
+	}
+	if !sync {
+		return nil
 	}
 	return atomicfile.SyncDir(d.root, ".")
 }
@@ -194,7 +199,7 @@ func (d *DirInstaller) Revert(ctx context.Context, component string) error {
 		f.Close()
 	}
 	swap := component + ".swap"
-	if err := d.linkOver(component, swap); err != nil {
+	if err := d.linkOver(component, swap, false); err != nil {
 		return err
 	}
 	if err := d.root.Rename(prev, component); err != nil {

@@ -14,7 +14,7 @@ import (
 // TestUpdateMemoryBounded: a device update streams: it allocates far less
 // than the artifact it downloads, patches and installs.
 func TestUpdateMemoryBounded(t *testing.T) {
-	t.Parallel()
+	// Not parallel: allocations are counted for the whole process.
 	const size = 16 << 20
 	a, b := content(1, size), content(2, size)
 	r := repotest.New(t, repotest.Config{})

@@ -226,3 +226,22 @@ func TestMirrorErrorsAreNotSecurityFailures(t *testing.T) {
 	assert.NotErrorIs(t, err, ErrSecurity)
 	assert.NotErrorIs(t, err, os.ErrNotExist)
 }
+
+func TestDamagedMetadataCacheHeals(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.r.AddPatch(comp, "v1.0.0", 2, f.b, f.c)
+	f.r.Commit()
+	for _, n := range []string{"timestamp.json", "snapshot.json"} {
+		require.NoError(t, os.WriteFile(filepath.Join(f.d.dir, metadataDir, n), []byte("garbage"), 0o644))
+	}
+	done, err := f.d.c.Update(context.Background())
+	require.NoError(t, err)
+	assert.Len(t, done, 1)
+	assert.Equal(t, f.c, f.d.installed())
+	ts, err := os.ReadFile(filepath.Join(f.d.dir, metadataDir, "timestamp.json"))
+	require.NoError(t, err)
+	published, err := os.ReadFile(filepath.Join(f.r.PublishDir, "metadata", "timestamp.json"))
+	require.NoError(t, err)
+	assert.Equal(t, published, ts)
+}

@@ -9,6 +9,7 @@
 package trust
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -164,15 +165,22 @@ func (c *Cycle) Persist(root *os.Root, dir string, complete bool) error {
 	tm := c.U.GetTrustedMetadataSet()
 	write := func(role string, version int64, sigs []metadata.Signature, parse func([]byte) (int64, []metadata.Signature, error)) error {
 		list := c.got[role]
+		name := dir + "/" + url.PathEscape(role) + ".json"
+		put := func(b []byte) error {
+			if old, err := root.ReadFile(name); err == nil && bytes.Equal(old, b) {
+				return nil // unchanged: spare a durable write
+			}
+			return atomicfile.WriteBytes(root, name, b, 0o644)
+		}
 		if complete && role != metadata.TIMESTAMP && len(list) > 0 {
-			return atomicfile.WriteBytes(root, dir+"/"+url.PathEscape(role)+".json", list[len(list)-1], 0o644)
+			return put(list[len(list)-1])
 		}
 		for i := len(list) - 1; i >= 0; i-- {
 			v, s, err := parse(list[i])
 			if err != nil || v != version || !reflect.DeepEqual(s, sigs) {
 				continue
 			}
-			return atomicfile.WriteBytes(root, dir+"/"+url.PathEscape(role)+".json", list[i], 0o644)
+			return put(list[i])
 		}
 		return nil
 	}
