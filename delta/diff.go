@@ -137,13 +137,8 @@ func hash8(v uint64, shift uint) uint32 {
 
 func newIndex(old []byte) *index {
 	n := (len(old) + stride - 1) / stride
-	// About one head slot per two entries (per four for small inputs, whose
-	// chains stay short): a fuller table costs memory, not matches.
-	hb := bits.Len(uint(n)) - 1
-	if n < 1<<22 {
-		hb--
-	}
-	hb = max(hb, 10)
+	// One head slot per one to two entries.
+	hb := max(bits.Len(uint(n))-1, 10)
 	x := &index{old: old, shift: uint(64 - hb), head: make([]uint32, 1<<hb), next: make([]uint32, n)}
 	// Two goroutines insert the positions whose hashes fall in their half of
 	// the table, each in increasing order, so chains are as if one did all.
