@@ -119,7 +119,7 @@ func diffBytes(dst io.Writer, old, nw []byte) (*Header, error) {
 const (
 	minMatch  = 8  // bytes hashed per index entry
 	stride    = 3  // the index holds every stride-th base position
-	maxChain  = 16 // candidates examined per lookup
+	maxChain  = 24 // candidates examined per lookup
 	maxExtend = 1 << 16
 )
 
