@@ -175,7 +175,21 @@ func TestCrashConsistency(t *testing.T) {
 		}
 	})
 	t.Logf("%d crash points exercised in %d scenarios, 0 inconsistent states", crashPoints.Load(), len(crashScenarios))
-	assert.GreaterOrEqual(t, crashPoints.Load(), int64(200), "too few crash points")
+	if crashStride() == 1 {
+		assert.GreaterOrEqual(t, crashPoints.Load(), int64(200), "too few crash points")
+	}
+}
+
+// crashStride is the distance between the crash points exercised. The
+// crash-consistency run of CI (go test -tags failpoint -run Crash) exercises
+// every point. Other runs, which build the failpoint binary themselves and
+// often run under -race, take every third point: every kind of step is still
+// crashed at, in about a third of the time.
+func crashStride() int {
+	if failpoint.Enabled {
+		return 1
+	}
+	return 3
 }
 
 func runCrashScenario(t *testing.T, bin string, sc crashScenario) {
@@ -210,7 +224,7 @@ func runCrashScenario(t *testing.T, bin string, sc crashScenario) {
 	}
 	ops := map[string]int{}
 
-	for n := 1; n <= len(points); n++ {
+	for n := 1; n <= len(points); n += crashStride() {
 		nd, res := child(n)
 		if !res.Killed {
 			// The run passed fewer points than the clean one (an order
