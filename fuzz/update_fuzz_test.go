@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,6 +50,12 @@ var (
 	repoOnce sync.Once
 	theRepo  *repo
 	repoErr  error
+
+	// The mirror of the fuzz target: one server per process, serving the
+	// repository with the current input's mutation.
+	mirrorOnce sync.Once
+	mirrorURL  string
+	mutation   atomic.Pointer[map[string][]byte]
 )
 
 func component(seed string, fixed int) []byte {
@@ -264,8 +271,13 @@ func FuzzUpdate(f *testing.F) {
 		ctx := context.Background()
 		name := rp.names[int(file)%len(rp.names)]
 		mutated := mutate(rp.files[name], op, off, data)
-		srv := httptest.NewServer(rp.handler(map[string][]byte{name: mutated}))
-		defer srv.Close()
+		mirrorOnce.Do(func() {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rp.handler(*mutation.Load()).ServeHTTP(w, r)
+			}))
+			mirrorURL = srv.URL // lives as long as the fuzzing process
+		})
+		mutation.Store(&map[string][]byte{name: mutated})
 
 		dir := t.TempDir()
 		if atLevel1 {
@@ -274,7 +286,7 @@ func FuzzUpdate(f *testing.F) {
 			}
 		}
 		state, install := filepath.Join(dir, "state"), filepath.Join(dir, "install")
-		c, err := rp.device(ctx, srv.URL, state, install)
+		c, err := rp.device(ctx, mirrorURL, state, install)
 		if err != nil {
 			t.Fatalf("opening the device: %v", err)
 		}
@@ -300,7 +312,7 @@ func FuzzUpdate(f *testing.F) {
 			t.Fatalf("installed an artifact whose hash %x was never signed (update error: %v)", sum, uerr)
 		}
 		// The state decodes and agrees with the disk.
-		c, err = rp.device(ctx, srv.URL, state, install)
+		c, err = rp.device(ctx, mirrorURL, state, install)
 		if err != nil {
 			t.Fatalf("the state does not decode after the update (%v): %v", uerr, err)
 		}
