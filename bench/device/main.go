@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -199,17 +200,18 @@ func update(ctx context.Context, dir, url, oldPath string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	t0 = start
 	done, err := c.Update(ctx)
 	if err != nil {
 		return err
 	}
-	el := time.Since(start)
+	el, cpu := time.Since(start), cpuTime()-cpu0
 	if len(done) != 1 {
 		return fmt.Errorf("%d actions, want 1", len(done))
 	}
 	fmt.Printf("update: %.3f s\n", el.Seconds())
+	fmt.Printf("update-cpu: %.3f s\n", cpu.Seconds())
 	return nil
 }
 
@@ -227,7 +229,7 @@ func artifactOf(p string) (tuf.Artifact, error) {
 // floor reads and hashes the base, and writes and hashes the result,
 // syncing it: the least any verified install must do.
 func floor(oldPath, newPath, outPath string) error {
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	if _, err := artifactOf(oldPath); err != nil {
 		return err
 	}
@@ -251,5 +253,15 @@ func floor(oldPath, newPath, outPath string) error {
 		return err
 	}
 	fmt.Printf("floor: %.3f s\n", time.Since(start).Seconds())
+	fmt.Printf("floor-cpu: %.3f s\n", (cpuTime() - cpu0).Seconds())
 	return os.Remove(outPath)
+}
+
+// cpuTime returns the user and system CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
