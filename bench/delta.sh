@@ -17,7 +17,8 @@
 #
 # Env: everything peers.sh reads (CORPUS_DIR, BENCH_OUT, PAIRS, TOOLS, RUNS,
 # ...), plus PEERS (path of peers.sh, default ../shared/bench/peers.sh next to
-# the repository, or /work/shared/bench/peers.sh) and ENGINE.
+# the repository, or /work/shared/bench/peers.sh), ENGINE, and PATCHTRUST_BIN
+# (an already built patchtrust binary to time instead of building one).
 # Results: $BENCH_OUT/results.md and results.tsv (default BENCH_OUT /tmp/delta-bench).
 set -euo pipefail
 
@@ -32,7 +33,11 @@ fi
 export BENCH_OUT=${BENCH_OUT:-/tmp/delta-bench}
 bin=$BENCH_OUT/bin
 mkdir -p "$bin"
-(cd "$root" && GOTOOLCHAIN=${GOTOOLCHAIN:-local} go build -trimpath -o "$bin/patchtrust" ./cmd/patchtrust)
+if [[ -n ${PATCHTRUST_BIN:-} ]]; then
+  cp "$PATCHTRUST_BIN" "$bin/patchtrust"
+else
+  (cd "$root" && GOTOOLCHAIN=${GOTOOLCHAIN:-local} go build -trimpath -o "$bin/patchtrust" ./cmd/patchtrust)
+fi
 
 OURS_NAME=${OURS_NAME:-patchtrust} \
 OURS_DIFF="$bin/patchtrust diff {old} {new} {patch}" \
