@@ -197,8 +197,7 @@ func (f *fixture) snapshotPub() string {
 
 func (f *fixture) metaPath(name string) string { return filepath.Join(f.pubDir, "metadata", name) }
 
-// current returns the version the published snapshot lists for role (or
-// the snapshot version for "snapshot").
+// readTimestamp returns the published timestamp.
 func (f *fixture) readTimestamp() *metadata.Metadata[metadata.TimestampType] {
 	b, err := os.ReadFile(f.metaPath("timestamp.json"))
 	require.NoError(f.t, err)
@@ -207,6 +206,7 @@ func (f *fixture) readTimestamp() *metadata.Metadata[metadata.TimestampType] {
 	return ts
 }
 
+// readSnapshot returns the snapshot the published timestamp names.
 func (f *fixture) readSnapshot() *metadata.Metadata[metadata.SnapshotType] {
 	v := f.readTimestamp().Signed.Meta["snapshot.json"].Version
 	b, err := os.ReadFile(f.metaPath(fmt.Sprintf("%d.snapshot.json", v)))
@@ -216,6 +216,8 @@ func (f *fixture) readSnapshot() *metadata.Metadata[metadata.SnapshotType] {
 	return s
 }
 
+// readTargets returns the version of role (targets or a bin) that the
+// published snapshot names.
 func (f *fixture) readTargets(role string) *metadata.Metadata[metadata.TargetsType] {
 	v := f.readSnapshot().Signed.Meta[role+".json"].Version
 	b, err := os.ReadFile(f.metaPath(fmt.Sprintf("%d.%s.json", v, role)))
