@@ -14,8 +14,9 @@ import (
 const maxChain = 8 // patches applied in a row to build one artifact
 
 // perform carries out one action: build the verified artifact, journal the
-// intent, install, health check, and commit the new state.
-func (s *session) perform(ctx context.Context, a *Action, removal func(*compState)) error {
+// intent, install, health check, and commit the new state. userRemoval
+// marks a RevertPatch the user asked for.
+func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) error {
 	c := s.c
 	comp := a.Component
 	cs := s.st.Components[comp]
@@ -32,7 +33,7 @@ func (s *session) perform(ctx context.Context, a *Action, removal func(*compStat
 	if a.Patch != nil {
 		p.Label = a.Patch.Label
 	}
-	if removal != nil {
+	if userRemoval {
 		p.Removed = cs.Level
 	} else if a.Kind == RevertPatch {
 		// Only a signed withdrawal of the installed level lowers the floor.

@@ -236,8 +236,8 @@ type Status struct {
 	// Available lists what the device could install on request, as of the
 	// last check; each action's Patch or Release lists the fixes.
 	Available []Action
-	// Removed reports that the user removed a patch: patches up to that
-	// level are not reinstalled automatically.
+	// Removed reports that the user removed the patches above the
+	// installed level: they are not reinstalled automatically.
 	Removed bool
 	Policy  Policy
 	History []HistoryEntry
@@ -255,7 +255,7 @@ func (c *Client) Status(component string) (Status, error) {
 		return Status{}, fmt.Errorf("%w: %q", ErrNotRegistered, trunc(component))
 	}
 	s := Status{Component: component, Baseline: cs.Baseline, Level: cs.Level, Label: cs.Label,
-		Installed: tuf.Artifact(cs.Installed), Removed: cs.Removed > 0,
+		Installed: tuf.Artifact(cs.Installed), Removed: cs.Removed > cs.Level,
 		Policy:  Policy{ManualInstall: st.ManualInstall, NoRemoval: st.NoRemoval},
 		History: slices.Clone(cs.History)}
 	if v := c.lastView(); v != nil {
@@ -352,8 +352,7 @@ func (c *Client) Remove(ctx context.Context, component string) error {
 			return err
 		}
 	}
-	removed := cs.Level
-	if err := s.perform(ctx, &a, func(cs *compState) { cs.Removed = max(cs.Removed, removed) }); err != nil {
+	if err := s.perform(ctx, &a, true); err != nil {
 		c.fail(component, err)
 		return err
 	}
@@ -407,7 +406,7 @@ func (c *Client) Do(ctx context.Context, a Action) error {
 	if !ok {
 		return fmt.Errorf("verify: action %q is not justified by the verified metadata and the device's state", a.String())
 	}
-	err = s.perform(ctx, &a, nil)
+	err = s.perform(ctx, &a, false)
 	if err != nil {
 		c.fail(a.Component, err)
 	}
@@ -466,7 +465,7 @@ func (s *session) update(ctx context.Context, only string, force bool) ([]Action
 			}
 			a := &actions[0]
 			c.emit(Event{Kind: Available, Component: name, Action: a})
-			if err := s.perform(ctx, a, nil); err != nil {
+			if err := s.perform(ctx, a, false); err != nil {
 				errs = append(errs, err)
 				break
 			}

@@ -389,3 +389,33 @@ func TestComponentsIndependent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, y, got)
 }
+
+func TestRemovalThenHigherLevel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t) // on level 1
+	require.NoError(t, f.d.c.Remove(ctx, comp))
+	assert.Equal(t, f.a, f.d.installed())
+	st, err := f.d.c.Status(comp)
+	require.NoError(t, err)
+	assert.Equal(t, 0, st.Level)
+	assert.True(t, st.Removed)
+
+	// Level 1 stays removed...
+	done, err := f.d.c.Update(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, done)
+	// ...until a higher level arrives.
+	f.r.AddPatch(comp, "v1.0.0", 2, f.a, f.c)
+	f.r.Commit()
+	done, err = f.d.c.Update(ctx)
+	require.NoError(t, err)
+	require.Len(t, done, 1)
+	assert.Equal(t, 2, done[0].Level)
+	assert.Equal(t, f.c, f.d.installed())
+	st, err = f.d.c.Status(comp)
+	require.NoError(t, err)
+	assert.False(t, st.Removed, "a removal applies to the levels removed")
+	require.NotEmpty(t, st.History)
+	assert.Equal(t, ApplyPatch, st.History[len(st.History)-1].Kind)
+}

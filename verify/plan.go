@@ -105,7 +105,8 @@ func planComponent(st *state, v *view, comp string, force bool) []Action {
 	var down *patchInfo
 	for i := range cv.patches {
 		p := &cv.patches[i]
-		if p.Baseline == cs.Baseline && p.Level < cs.Level && valid(p) && reach[p.Base] {
+		// Never back to a level the user removed.
+		if p.Baseline == cs.Baseline && p.Level < cs.Level && p.Level > cs.Removed && valid(p) && reach[p.Base] {
 			down = p
 		}
 	}
