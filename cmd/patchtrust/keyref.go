@@ -22,16 +22,26 @@ import (
 // maxKeyFile bounds the size of a key file read from disk.
 const maxKeyFile = 64 << 10
 
-// kmsSchemes are the key URIs of sigstore's KMS providers. They are not
-// compiled into this binary.
+// kmsSchemes are the key URIs of sigstore's KMS providers, compiled in
+// with the "cloud" build tag (see kms_cloud.go).
 var kmsSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://"}
 
 // loadSigner resolves a --key reference: a PEM private key file (PKCS #8,
-// as written by keygen). The key's content never appears in an error.
+// as written by keygen), or a KMS key URI such as awskms:///alias/tuf-targets
+// in binaries built with -tags cloud. The key's content never appears in an
+// error.
 func loadSigner(ctx context.Context, ref string) (*tuf.Signer, error) {
 	for _, s := range kmsSchemes {
 		if strings.HasPrefix(ref, s) {
-			return nil, fmt.Errorf("key %q: KMS keys (%s) are not built into this binary; sign with a key file", ref, strings.TrimSuffix(s, "://"))
+			ks, err := kmsSigner(ctx, ref)
+			if err != nil {
+				return nil, fmt.Errorf("key %q: %w", ref, err)
+			}
+			signer, err := tuf.NewSigner(ctx, ks)
+			if err != nil {
+				return nil, fmt.Errorf("key %q: %w", ref, err)
+			}
+			return signer, nil
 		}
 	}
 	if i := strings.Index(ref, "://"); i > 0 && !strings.ContainsAny(ref[:i], `/\.`) {
