@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/patchtrust/patchtrust/delta"
+	"github.com/patchtrust/patchtrust/internal/trust"
 	"github.com/patchtrust/patchtrust/tuf"
 )
 
@@ -90,7 +91,9 @@ func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name s
 	}
 	var body io.ReadCloser
 	if rf, ok := f.(RangeFetcher); ok && done > 0 && done <= t.length {
-		body, err = rf.FetchFrom(ctx, remote, done)
+		body, err = trust.GuardedFetch(ctx, trust.StallTimeout, func(ctx context.Context) (io.ReadCloser, error) {
+			return rf.FetchFrom(ctx, remote, done)
+		})
 		if err != nil {
 			if errors.Is(err, ctx.Err()) {
 				return err
@@ -108,7 +111,10 @@ func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name s
 		if _, err := w.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("verify: staging: %w", err)
 		}
-		if body, err = f.Fetch(ctx, remote); err != nil {
+		body, err = trust.GuardedFetch(ctx, trust.StallTimeout, func(ctx context.Context) (io.ReadCloser, error) {
+			return f.Fetch(ctx, remote)
+		})
+		if err != nil {
 			return &fetchError{Err: err}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/patchtrust/patchtrust/internal/repotest"
+	"github.com/patchtrust/patchtrust/internal/trust"
 )
 
 // flakyFetcher fails the first n fetches of timestamp.json.
@@ -121,4 +123,81 @@ func TestNextWaitJitter(t *testing.T) {
 	assert.Equal(t, 36*time.Minute, d.Jitter)
 	assert.Equal(t, time.Minute, d.MinBackoff)
 	assert.Equal(t, 6*time.Hour, d.MaxBackoff)
+}
+
+// stallingFetcher serves a mirror, but the first download of a target
+// stops after half its bytes and then sends nothing.
+type stallingFetcher struct {
+	RangeFetcher
+	stalled bool
+}
+
+type stallBody struct {
+	ctx  context.Context
+	r    io.ReadCloser
+	left int64
+}
+
+func (s *stallBody) Read(p []byte) (int, error) {
+	if s.left <= 0 {
+		<-s.ctx.Done()
+		return 0, s.ctx.Err()
+	}
+	p = p[:min(int64(len(p)), s.left)]
+	n, err := s.r.Read(p)
+	s.left -= int64(n)
+	return n, err
+}
+
+func (s *stallBody) Close() error { return s.r.Close() }
+
+func (f *stallingFetcher) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
+	rc, err := f.RangeFetcher.Fetch(ctx, p)
+	if err != nil || f.stalled || !strings.HasPrefix(p, "targets/patches/") {
+		return rc, err
+	}
+	f.stalled = true
+	return &stallBody{ctx: ctx, r: rc, left: 1000}, nil
+}
+
+func TestDownloadStallIsAbandonedAndResumed(t *testing.T) {
+	t.Parallel()
+	a, b := content(1, 64<<10), content(2, 64<<10)
+	for i := range b {
+		if i%5 == 0 {
+			b[i] ^= 0x33
+		}
+	}
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	dir, instDir := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(instDir+"/"+comp, a, 0o644))
+	root := r.Root()
+	synctest.Test(t, func(t *testing.T) {
+		inst, err := NewDirInstaller(instDir)
+		require.NoError(t, err)
+		defer inst.Close()
+		f := &stallingFetcher{RangeFetcher: FSFetcher(os.DirFS(r.PublishDir)).(RangeFetcher)}
+		c, err := NewClient(Config{Root: root, Dir: dir, Installer: inst, Fetcher: f})
+		require.NoError(t, err)
+		defer c.Close()
+		ctx := context.Background()
+		require.NoError(t, c.Register(ctx, comp, "v1.0.0", artifact(a)))
+
+		start := time.Now()
+		_, err = c.Update(ctx)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, trust.ErrStalled)
+		assert.NotErrorIs(t, err, ErrSecurity)
+		assert.Equal(t, trust.StallTimeout, time.Since(start))
+
+		done, err := c.Update(ctx)
+		require.NoError(t, err)
+		assert.Len(t, done, 1)
+		got, err := os.ReadFile(instDir + "/" + comp)
+		require.NoError(t, err)
+		assert.Equal(t, b, got)
+	})
 }

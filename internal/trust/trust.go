@@ -85,7 +85,9 @@ func (a *tufFetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([
 	if !ok {
 		return nil, &FetchError{fmt.Errorf("unexpected metadata URL %q", u)}
 	}
-	rc, err := a.f.Fetch(a.ctx, a.prefix+p)
+	rc, err := GuardedFetch(a.ctx, StallTimeout, func(ctx context.Context) (io.ReadCloser, error) {
+		return a.f.Fetch(ctx, a.prefix+p)
+	})
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, &metadata.ErrDownloadHTTP{StatusCode: 404, URL: a.prefix + p}
