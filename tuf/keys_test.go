@@ -193,3 +193,46 @@ func TestSignerReceivesContext(t *testing.T) {
 		assert.Equal(t, "request-42", v)
 	}
 }
+
+// flaky signs n times, then fails like an unreachable KMS.
+type flaky struct {
+	signature.Signer
+	n   int
+	err error
+}
+
+func (f *flaky) SignMessage(m io.Reader, opts ...signature.SignOption) ([]byte, error) {
+	if f.n == 0 {
+		return nil, f.err
+	}
+	f.n--
+	return f.Signer.SignMessage(m, opts...)
+}
+
+// TestSignFailureSurfacesCauseAndChangesNothing makes the signer fail in
+// the middle of signing the bins.
+func TestSignFailureSurfacesCauseAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, edPriv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	fl := &flaky{Signer: must[*signature.ED25519Signer](t)(signature.LoadED25519Signer(edPriv)), n: 1, err: errors.New("kms: ThrottlingException")}
+	s, err := tuf.NewSigner(ctx, fl) // the probe uses the one good signature
+	require.NoError(t, err)
+	keys := tuf.Keys{Keys: []*tuf.PublicKey{s.Public()}}
+	dir := t.TempDir() + "/repo"
+	repo, err := tuf.Init(ctx, dir, map[tuf.Role]tuf.Keys{tuf.RoleRoot: keys, tuf.RoleTargets: keys, tuf.RoleSnapshot: keys, tuf.RoleTimestamp: keys}, tuf.Config{BinBits: 2})
+	require.NoError(t, err)
+	defer repo.Close()
+	before := hashTree(t, dir)
+	fl.n = 3
+	err = repo.Sign(ctx, s)
+	require.ErrorIs(t, err, fl.err)
+	assert.Contains(t, err.Error(), "ThrottlingException")
+	assert.Equal(t, before, hashTree(t, dir))
+	st, err := repo.Status()
+	require.NoError(t, err)
+	for _, r := range st {
+		assert.Zero(t, r.Signatures, r.Name)
+	}
+}
