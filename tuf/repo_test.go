@@ -485,3 +485,17 @@ func TestRenewKeepsUntouchedRolesValid(t *testing.T) {
 		assert.True(t, s.Expires.After(later), "%s expires %v", s.Name, s.Expires)
 	}
 }
+
+func TestAddFillsDescriptions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{BinBits: 1})
+	rel := tuf.Release{Component: "modem", Version: "v1.0.0"}
+	require.NoError(t, tr.Repo.AddRelease(ctx, &rel, bytes.NewReader(baseV1)))
+	assert.Equal(t, tuf.Artifact{Size: int64(len(baseV1)), SHA256: sha256.Sum256(baseV1)}, rel.Artifact)
+	p := tuf.Patch{Component: "modem", Baseline: "v1.0.0", Level: 1}
+	require.NoError(t, tr.Repo.AddPatch(ctx, &p, bytes.NewReader(repotest.Diff(t, baseV1, resultV1))))
+	assert.Equal(t, rel.Artifact, p.Base)
+	assert.Equal(t, tuf.Artifact{Size: int64(len(resultV1)), SHA256: sha256.Sum256(resultV1)}, p.Result)
+	assert.Equal(t, p, tr.Patch("modem", "v1.0.0", 1))
+}

@@ -25,7 +25,8 @@ import (
 // withdrawn ones included ([ErrLevel]). If the release p.Baseline of the
 // component is listed, the patch's base must be that release's artifact or
 // the result of a lower, not withdrawn level on the same baseline
-// ([ErrMismatch]). A patch with the same identity is [ErrExists].
+// ([ErrMismatch]). A patch with the same identity is [ErrExists]. On
+// success, *p holds the description as listed.
 func (r *Repository) AddPatch(ctx context.Context, p *Patch, patch io.Reader) error {
 	q := *p
 	q.Fixes = append([]string(nil), p.Fixes...)
@@ -40,7 +41,7 @@ func (r *Repository) AddPatch(ctx context.Context, p *Patch, patch io.Reader) er
 	}
 	tpath := layout.PatchPath(q.Component, q.Baseline, q.Level, r.man.BinBits)
 	role := layout.ComponentRole(q.Component, r.man.BinBits)
-	return r.update(ctx, func() error {
+	err := r.update(ctx, func() error {
 		b, err := r.bin(role)
 		if err != nil {
 			return err
@@ -96,12 +97,18 @@ func (r *Repository) AddPatch(ctx context.Context, p *Patch, patch io.Reader) er
 		}
 		return r.addTarget(role, tpath, size, sum, q)
 	})
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
 }
 
 // AddRelease copies the artifact read from content into the repository and
 // lists it as a target described by rel. The artifact's size and SHA-256
 // come from content; if rel.Artifact is set it must match ([ErrMismatch]).
-// A release of the same component and version is [ErrExists].
+// A release of the same component and version is [ErrExists]. On success,
+// *rel holds the description as listed.
 func (r *Repository) AddRelease(ctx context.Context, rel *Release, content io.Reader) error {
 	q := *rel
 	q.Fixes = append([]string(nil), rel.Fixes...)
@@ -111,7 +118,7 @@ func (r *Repository) AddRelease(ctx context.Context, rel *Release, content io.Re
 	}
 	tpath := layout.ReleasePath(q.Component, q.Version, r.man.BinBits)
 	role := layout.ComponentRole(q.Component, r.man.BinBits)
-	return r.update(ctx, func() error {
+	err := r.update(ctx, func() error {
 		b, err := r.bin(role)
 		if err != nil {
 			return err
@@ -132,6 +139,11 @@ func (r *Repository) AddRelease(ctx context.Context, rel *Release, content io.Re
 		}
 		return r.addTarget(role, tpath, size, sum, q)
 	})
+	if err != nil {
+		return err
+	}
+	*rel = q
+	return nil
 }
 
 // storeObject copies src into the object file of tpath, checking its size
