@@ -60,6 +60,11 @@ func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) erro
 	}
 	defer cleanup()
 
+	if d, ok := c.cfg.Installer.(*DirInstaller); ok && !viaRevert && cs.Installed == cs.BaselineArtifact && a.Kind == ApplyPatch {
+		if err := d.keepBase(comp); err != nil {
+			return err
+		}
+	}
 	cs.Pending = p
 	if err := s.save(); err != nil {
 		cs.Pending = nil
@@ -341,6 +346,15 @@ func (s *session) build(ctx context.Context, comp string, cs *compState, want tu
 	c := s.c
 	if depth > maxChain {
 		return nil, nil, fmt.Errorf("%w: %s: no patch chain to %s", ErrUnavailable, comp, want)
+	}
+	if d, ok := c.cfg.Installer.(*DirInstaller); ok && want == tuf.Artifact(cs.BaselineArtifact) {
+		// The baseline kept beside the installed artifact, if it is intact.
+		if f, err := d.openBase(comp); err == nil {
+			if ok, err := hasHash(f, want.Size, want.SHA256); err == nil && ok {
+				return f, func() { f.Close() }, nil
+			}
+			f.Close()
+		}
 	}
 	var cv *compView
 	if c.view != nil {

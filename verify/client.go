@@ -345,14 +345,14 @@ func (c *Client) Remove(ctx context.Context, component string) error {
 	}
 	a := Action{Kind: RevertPatch, Component: component, From: tuf.Artifact(cs.Installed),
 		To: tuf.Artifact(cs.BaselineArtifact), Baseline: cs.Baseline, Reason: "removed by the user"}
-	_, canRevert := c.cfg.Installer.(reverter)
-	if c.view == nil && !(canRevert && cs.Prev != nil && *cs.Prev == cs.BaselineArtifact) {
-		// Getting back to the baseline needs the repository.
-		if err := s.refresh(ctx); err != nil {
-			return err
+	err = s.perform(ctx, &a, true)
+	if errors.Is(err, ErrUnavailable) && c.view == nil {
+		// Nothing kept on the device: get the baseline from the repository.
+		if err = s.refresh(ctx); err == nil {
+			err = s.perform(ctx, &a, true)
 		}
 	}
-	if err := s.perform(ctx, &a, true); err != nil {
+	if err != nil {
 		c.fail(component, err)
 		return err
 	}

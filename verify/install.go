@@ -38,8 +38,10 @@ type reverter interface {
 }
 
 // A DirInstaller keeps each component's artifact as a file named after the
-// component in one directory, and the previous artifact beside it (with a
-// ".prev" suffix) so that going back is an instant rename.
+// component in one directory, the previous artifact beside it (with a
+// ".prev" suffix) so that going back is an instant rename, and the
+// baseline release a patch was applied to (".base"), so that removing
+// patches works offline.
 //
 // Every replacement is atomic and durable: the new file is written beside
 // the old one, synced, renamed over it, and the directory is synced.
@@ -214,6 +216,22 @@ func (d *DirInstaller) Revert(ctx context.Context, component string) error {
 // openPrevious opens the previous artifact of component.
 func (d *DirInstaller) openPrevious(component string) (*os.File, error) {
 	return d.openRegular(component + ".prev")
+}
+
+// keepBase keeps the current artifact of component (its baseline release)
+// under a second name, "<component>.base", so that going back to the
+// baseline never needs the network. It costs a directory entry: the file
+// is shared until the next install replaces the current artifact.
+func (d *DirInstaller) keepBase(component string) error {
+	if err := layout.ValidComponent(component); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	return d.linkOver(component, component+".base", false)
+}
+
+// openBase opens the kept baseline artifact of component.
+func (d *DirInstaller) openBase(component string) (*os.File, error) {
+	return d.openRegular(component + ".base")
 }
 
 // Close releases the directory.

@@ -245,3 +245,43 @@ func TestDamagedMetadataCacheHeals(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, published, ts)
 }
+
+// Removal works offline, without a published release: the installer kept
+// the baseline when the first patch was applied on it.
+func TestRemoveOfflineWithoutRelease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b, c2 := content(1, 64<<10), content(2, 64<<10), content(3, 64<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	d := newDevice(t, r, a, nil)
+	_, err := d.c.Update(ctx)
+	require.NoError(t, err)
+	r.AddPatch(comp, "v1.0.0", 2, b, c2) // a chain: level 2 applies to level 1
+	r.Commit()
+	_, err = d.c.Update(ctx)
+	require.NoError(t, err)
+	require.Equal(t, c2, d.installed())
+
+	// A new process, with no network at all.
+	d.c.Close()
+	offline, err := NewClient(Config{Root: r.Root(), Fetcher: FSFetcher(os.DirFS(t.TempDir())), Dir: d.dir, Installer: d.inst})
+	require.NoError(t, err)
+	defer offline.Close()
+	require.NoError(t, offline.Remove(ctx, comp))
+	assert.Equal(t, a, d.installed())
+
+	// Reapplying needs a check of the repository (the patch must still be
+	// listed, and live); the installer then swaps its kept artifact back.
+	_, err = offline.Install(ctx, comp)
+	require.Error(t, err, "offline: the patches must be downloaded")
+	again, err := NewClient(Config{Root: r.Root(), Fetcher: FSFetcher(os.DirFS(r.PublishDir)), Dir: d.dir, Installer: d.inst})
+	require.NoError(t, err)
+	defer again.Close()
+	offline.Close()
+	done, err := again.Install(ctx, comp)
+	require.NoError(t, err)
+	require.Len(t, done, 1)
+	assert.Equal(t, c2, d.installed())
+}
