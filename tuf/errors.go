@@ -16,4 +16,5 @@ var (
 	ErrMismatch = errors.New("tuf: content does not match its description")
 	ErrSecurity = errors.New("tuf: repository failed verification")
 	ErrTampered = errors.New("tuf: working directory was altered")
+	ErrConflict = errors.New("tuf: concurrent change")
 )

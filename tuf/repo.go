@@ -83,10 +83,11 @@ type Config struct {
 // one small manifest. A Repository is not safe for concurrent use, and two
 // processes must not change one working directory at the same time.
 type Repository struct {
-	dir   string
-	fs    *os.Root
-	man   manifest
-	roots []*metadata.Metadata[metadata.RootType] // version i+1 at index i
+	dir    string
+	fs     *os.Root
+	man    manifest
+	manRaw []byte                                  // the manifest as last read or written, for compare-and-swap
+	roots  []*metadata.Metadata[metadata.RootType] // version i+1 at index i
 
 	targets   *metadata.Metadata[metadata.TargetsType]
 	snapshot  *metadata.Metadata[metadata.SnapshotType]
@@ -345,7 +346,7 @@ func (r *Repository) load() error {
 	if err != nil {
 		return err
 	}
-	r.man = m
+	r.man, r.manRaw = m, data
 
 	// Root chain: each version is signed by its predecessor's root keys and
 	// its own; only the newest may be staged.
@@ -911,14 +912,26 @@ func (r *Repository) commit(ctx context.Context) error {
 	return nil
 }
 
+// writeManifest replaces the manifest, compare-and-swap: if another process
+// changed it since this Repository read it, nothing is written.
 func (r *Repository) writeManifest() error {
 	data, err := json.Marshal(r.man)
 	if err != nil {
 		return fmt.Errorf("tuf: %w", err)
 	}
+	if r.manRaw != nil {
+		cur, err := r.fs.ReadFile(manifestName)
+		if err != nil {
+			return fmt.Errorf("tuf: %w", err)
+		}
+		if !bytes.Equal(cur, r.manRaw) {
+			return fmt.Errorf("%w: the working directory was changed by another process; open it again", ErrConflict)
+		}
+	}
 	if err := atomicfile.WriteBytes(r.fs, manifestName, data, 0o644); err != nil {
 		return fmt.Errorf("tuf: %w", err)
 	}
+	r.manRaw = data
 	return nil
 }
 

@@ -499,3 +499,27 @@ func TestAddFillsDescriptions(t *testing.T) {
 	assert.Equal(t, tuf.Artifact{Size: int64(len(resultV1)), SHA256: sha256.Sum256(resultV1)}, p.Result)
 	assert.Equal(t, p, tr.Patch("modem", "v1.0.0", 1))
 }
+
+// TestConcurrentChangeIsRefused opens one working directory twice; the
+// second writer must not overwrite the first one's commit.
+func TestConcurrentChangeIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{BinBits: 1})
+	other, err := tuf.Open(tr.Dir)
+	require.NoError(t, err)
+	defer other.Close()
+	tr.AddRelease("modem", "v1.0.0", baseV1)
+	before := hashTree(t, tr.Dir)
+	err = other.AddRelease(ctx, &tuf.Release{Component: "webkit", Version: "v1.0.0"}, bytes.NewReader(baseV1))
+	require.ErrorIs(t, err, tuf.ErrConflict)
+	assert.Equal(t, before, hashTree(t, tr.Dir))
+	// Reopened, it sees the first change and can make its own.
+	other.Close()
+	other, err = tuf.Open(tr.Dir)
+	require.NoError(t, err)
+	require.NoError(t, other.AddRelease(ctx, &tuf.Release{Component: "webkit", Version: "v1.0.0"}, bytes.NewReader(baseV1)))
+	rels, err := other.Releases("")
+	require.NoError(t, err)
+	assert.Len(t, rels, 2)
+}
