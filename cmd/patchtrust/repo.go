@@ -289,7 +289,7 @@ func openPublisher(ctx context.Context, to string) (tuf.Publisher, func() error,
 
 func runPublish(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	dir := repoFlag(fs)
-	to := fs.String("to", "", "mirror: a directory, or a bucket URL (file://, mem://, s3://, gs://, azblob://) (required)")
+	to := fs.String("to", "", "mirror: a directory, or a bucket URL: file://, mem://; s3://, gs://, azblob:// in builds with -tags cloud (required)")
 	full := fs.Bool("full", false, "upload every current file, not only what this mirror has not received")
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
