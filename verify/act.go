@@ -51,16 +51,19 @@ func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) erro
 	viaRevert := canRevert && cs.Prev != nil && *cs.Prev == art(a.To)
 	var f *os.File
 	cleanup := func() {}
-	if !viaRevert {
+	defer func() { cleanup() }()
+	build := func() error {
 		var err error
 		f, cleanup, err = s.produce(ctx, comp, cs, a.To, a)
-		if err != nil {
+		return err
+	}
+	if !viaRevert {
+		if err := build(); err != nil {
 			return err
 		}
 	}
-	defer cleanup()
 
-	if d, ok := c.cfg.Installer.(*DirInstaller); ok && !viaRevert && cs.Installed == cs.BaselineArtifact && a.Kind == ApplyPatch {
+	if d, ok := c.cfg.Installer.(*DirInstaller); ok && cs.Installed == cs.BaselineArtifact && a.Kind == ApplyPatch {
 		if err := d.keepBase(comp); err != nil {
 			return err
 		}
@@ -73,7 +76,13 @@ func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) erro
 	c.emit(Event{Kind: Installing, Component: comp, Action: a})
 	var err error
 	if viaRevert {
-		err = s.revertInstaller(ctx, comp, a.To)
+		if err = s.revertInstaller(ctx, comp, a.To); err != nil {
+			c.log.Warn("the installer's previous artifact is unusable; building it", "component", comp, "err", err)
+			cs.Prev = nil
+			if err = build(); err == nil {
+				err = c.cfg.Installer.Install(ctx, comp, f)
+			}
+		}
 	} else {
 		err = c.cfg.Installer.Install(ctx, comp, f)
 	}

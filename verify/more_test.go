@@ -285,3 +285,13 @@ func TestRemoveOfflineWithoutRelease(t *testing.T) {
 	require.Len(t, done, 1)
 	assert.Equal(t, c2, d.installed())
 }
+
+func TestLostPreviousArtifact(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t) // on level 1; the installer keeps the base as previous
+	require.NoError(t, os.Remove(filepath.Join(f.d.instDir, comp+".prev")))
+	require.NoError(t, os.Remove(filepath.Join(f.d.instDir, comp+".base")))
+	require.NoError(t, f.d.c.Remove(ctx, comp)) // falls back to the published release
+	assert.Equal(t, f.a, f.d.installed())
+}
