@@ -53,9 +53,12 @@ func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) erro
 	cleanup := func() {}
 	defer func() { cleanup() }()
 	build := func() error {
-		var err error
-		f, cleanup, err = s.produce(ctx, comp, cs, a.To, a)
-		return err
+		ff, done, err := s.produce(ctx, comp, cs, a.To, a)
+		if err != nil {
+			return err
+		}
+		f, cleanup = ff, done
+		return nil
 	}
 	if !viaRevert {
 		if err := build(); err != nil {
@@ -201,13 +204,17 @@ func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) 
 	cs := s.st.Components[comp]
 	p := cs.Pending
 	_, canRevert := c.cfg.Installer.(reverter)
-	var err error
+	err := errors.New("no previous artifact kept")
 	if canRevert {
 		err = s.revertInstaller(ctx, comp, tuf.Artifact(p.From))
-	} else {
-		var f *os.File
-		cleanup := func() {}
-		f, cleanup, err = s.produce(ctx, comp, cs, tuf.Artifact(p.From), a)
+	}
+	if err != nil {
+		// Build the old artifact from what the device has, or download it.
+		saved := cs.Installed
+		cs.Installed = p.To
+		f, cleanup, perr := s.produce(ctx, comp, cs, tuf.Artifact(p.From), a)
+		cs.Installed = saved
+		err = perr
 		if err == nil {
 			err = c.cfg.Installer.Install(ctx, comp, f)
 			cleanup()
