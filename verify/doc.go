@@ -21,6 +21,19 @@
 // signed description; its output is capped at the signed result size and
 // must hash to the signed result before it reaches the [Installer].
 //
+// # Installing, reverting and resuming
+//
+// The verified result is written beside the installed artifact and
+// renamed over it by the [Installer]; an intent is journaled in the state
+// first, so that an interrupted install is finished or undone at the next
+// check. A [DirInstaller] keeps the previous artifact and the baseline a
+// patch was applied to, so that a revert, a withdrawal or a user removal
+// is a rename and works offline; otherwise the Client rebuilds the old
+// artifact from signed patches and releases. An interrupted download is
+// resumed with a range request, and a download that receives nothing for
+// two minutes is abandoned. A failed health check reverts the install and
+// marks the patch bad on the device.
+//
 // # Anti-rollback state
 //
 // The state file in Config.Dir records per component the baseline floor
