@@ -130,6 +130,22 @@ type session struct {
 	// lazy: accept leaves its changes for the next save (dirty), which
 	// update makes at the latest when it ends.
 	lazy, dirty bool
+	// persisting receives the outcome of writing verified metadata to the
+	// cache, which runs alongside the rest of the operation.
+	persisting chan error
+}
+
+// waitPersist waits for the metadata cache write started by refresh.
+func (s *session) waitPersist() error {
+	if s.persisting == nil {
+		return nil
+	}
+	err := <-s.persisting
+	s.persisting = nil
+	if err != nil {
+		return fmt.Errorf("verify: persist metadata: %w", err)
+	}
+	return nil
 }
 
 // begin serializes an operation within the process and across processes,
@@ -155,6 +171,9 @@ func (c *Client) begin(ctx context.Context) (*session, error) {
 }
 
 func (s *session) end() {
+	if err := s.waitPersist(); err != nil {
+		s.c.log.Warn("metadata cache not written", "err", err)
+	}
 	s.lk.Release()
 	s.c.mu.Unlock()
 }
@@ -368,7 +387,10 @@ func (c *Client) Refresh(ctx context.Context) error {
 		return err
 	}
 	defer s.end()
-	return s.refresh(ctx)
+	if err := s.refresh(ctx); err != nil {
+		return err
+	}
+	return s.waitPersist()
 }
 
 // Plan returns the actions [Client.Update] would perform given the last
@@ -482,6 +504,9 @@ func (s *session) update(ctx context.Context, only string, force bool) ([]Action
 			errs = append(errs, err)
 		}
 	}
+	if err := s.waitPersist(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) == 1 {
 		return done, errs[0]
 	}
@@ -493,6 +518,9 @@ func (s *session) update(ctx context.Context, only string, force bool) ([]Action
 // commits the new state.
 func (s *session) refresh(ctx context.Context) error {
 	c := s.c
+	if err := s.waitPersist(); err != nil {
+		c.log.Warn("metadata cache not written", "err", err)
+	}
 	rootBytes, err := newestRoot(c.root, metadataDir, c.cfg.Root)
 	if err != nil {
 		return err
@@ -533,8 +561,12 @@ func (s *session) refresh(ctx context.Context) error {
 			err = s.accept(v, now)
 		}
 		if err == nil {
-			if perr := t.Persist(c.root, metadataDir, true); perr != nil {
-				err = fmt.Errorf("verify: persist metadata: %w", perr)
+			// The cache is written while the operation goes on: it only
+			// spares downloads (the state holds the version floors), so an
+			// interruption costs nothing but a download.
+			if err = s.waitPersist(); err == nil {
+				s.persisting = make(chan error, 1)
+				go func(ch chan error) { ch <- t.Persist(c.root, metadataDir, true) }(s.persisting)
 			}
 		}
 		if err == nil {
