@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchtrust/patchtrust/internal/layout"
 	"github.com/patchtrust/patchtrust/internal/repotest"
+	"github.com/patchtrust/patchtrust/tuf"
 )
 
 func TestProtocol(t *testing.T) {
@@ -98,4 +99,24 @@ func TestFakeTime(t *testing.T) {
 	err := run(ctx, args)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "expired")
+}
+
+func TestRootRotationPersisted(t *testing.T) {
+	ctx := context.Background()
+	r := repotest.New(t, repotest.Config{})
+	dir := t.TempDir()
+	rootFile := filepath.Join(t.TempDir(), "root.json")
+	require.NoError(t, os.WriteFile(rootFile, r.Root(), 0o644))
+	require.NoError(t, run(ctx, []string{"--metadata-dir", dir, "init", rootFile}))
+	r.RotateKey(tuf.RoleRoot)
+	r.RotateKey(tuf.RoleTimestamp)
+	require.NoError(t, run(ctx, []string{"--metadata-dir", dir, "--metadata-url", r.URL() + "metadata/", "refresh"}))
+	got, err := os.ReadFile(filepath.Join(dir, "root.json"))
+	require.NoError(t, err)
+	assert.Equal(t, r.Root(), got)
+
+	// Unknown commands and missing flags fail.
+	assert.Error(t, run(ctx, []string{"--metadata-dir", dir, "frobnicate"}))
+	assert.Error(t, run(ctx, []string{"--metadata-dir", dir, "refresh"}))
+	assert.Error(t, run(ctx, []string{"init", rootFile}))
 }
