@@ -68,49 +68,37 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fetcher, err := verify.HTTPFetcher(mirrors, nil)
+	// README-begin device
+	fetcher, err := verify.HTTPFetcher(mirrors, nil) // mirrors tried in order
 	if err != nil {
 		return err
 	}
-	installer, err := verify.NewDirInstaller(*installDir)
+	installer, err := verify.NewDirInstaller(*installDir) // atomic, keeps the previous artifact
 	if err != nil {
 		return err
 	}
 	defer installer.Close()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	c, err := verify.NewClient(verify.Config{
-		Root: root, Fetcher: fetcher, Dir: *stateDir, Installer: installer, Logger: log,
-		Events: func(e verify.Event) {
-			switch e.Kind {
-			case verify.Available, verify.Installed, verify.Withdrawn, verify.Reverted:
-				fmt.Fprintf(out, "%s: %s\n", e.Kind, e.Action)
-			case verify.Failed:
-				fmt.Fprintf(out, "failed: %v\n", e.Err)
-			}
-		},
-		HealthCheck: func(ctx context.Context, component string) error {
-			// A real device would start the new artifact and probe it.
-			fi, err := os.Stat(filepath.Join(*installDir, component))
-			if err != nil || fi.Size() == 0 {
-				return fmt.Errorf("artifact missing or empty")
-			}
-			return nil
-		},
+		Root: root, Fetcher: fetcher, Dir: *stateDir, Installer: installer,
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Events:      printEvents(out),
+		HealthCheck: healthCheck(*installDir), // a failed check reverts the install
 	})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-
+	// First start: the artifact on disk is the factory release.
 	if err := register(ctx, c, *installDir, *component, *version); err != nil {
 		return err
 	}
 	if err := c.SetPolicy(ctx, verify.Policy{ManualInstall: *manual}); err != nil {
 		return err
 	}
-	if !*once {
+	if !*once { // check in the background: jittered interval, backoff on failure
 		return c.Run(ctx, verify.RunConfig{Interval: *interval})
 	}
+	// README-end device
 	_, uerr := c.Update(ctx)
 	st, err := c.Status(*component)
 	if err != nil {
@@ -121,6 +109,30 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "available: %s\n", a)
 	}
 	return uerr
+}
+
+// printEvents returns an event callback that prints what happens to out.
+func printEvents(out io.Writer) func(verify.Event) {
+	return func(e verify.Event) {
+		switch e.Kind {
+		case verify.Available, verify.Installed, verify.Withdrawn, verify.Reverted:
+			fmt.Fprintf(out, "%s: %s\n", e.Kind, e.Action)
+		case verify.Failed:
+			fmt.Fprintf(out, "failed: %v\n", e.Err)
+		}
+	}
+}
+
+// healthCheck returns the check run after each install. A real device would
+// start the new artifact and probe it.
+func healthCheck(installDir string) func(context.Context, string) error {
+	return func(ctx context.Context, component string) error {
+		fi, err := os.Stat(filepath.Join(installDir, component))
+		if err != nil || fi.Size() == 0 {
+			return fmt.Errorf("artifact missing or empty")
+		}
+		return nil
+	}
 }
 
 // register records the installed artifact at first start.
