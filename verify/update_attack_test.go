@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -63,6 +64,8 @@ type attack struct {
 	// installed is what comp must hold afterwards (default: what it held
 	// before the attack).
 	installed func(f *fixture) []byte
+	// wantText must appear in the error, when set.
+	wantText string
 	// linked: comp's installed file is a planted link, checked by after.
 	linked bool
 	// after runs extra checks.
@@ -154,7 +157,7 @@ func rewriteHeader(t testing.TB, patch []byte, baseSize, resultSize int64, resul
 var attacks = []attack{
 	{
 		name:    "Arbitrary installation",
-		defense: "A target is streamed through a length limit and SHA-256 into a staging file and compared with the signed length and hash before anything parses it; a patch's result is hashed again before install.",
+		defense: "A target is streamed through a length limit and SHA-256 into a staging file and compared with the signed length and hash before anything parses it; a patch's result must match the signed result before install.",
 		attack: func(t *testing.T, f *fixture, d *device) {
 			evil := f.diff(f.results[1], build("malware"))
 			f.mirror.override(isPatch, func(w http.ResponseWriter, r *http.Request) { w.Write(evil) })
@@ -336,8 +339,8 @@ var attacks = []attack{
 		state: stateBytes,
 	},
 	{
-		name:    "Slow retrieval",
-		defense: "Every download runs under the caller's context and the HTTP client's timeouts; a stalled mirror is abandoned when the context ends, the partial download is kept for a resume, and nothing changes.",
+		name:    "Slow retrieval (the caller gives up)",
+		defense: "Every download runs under the caller's context; a stalled mirror is abandoned when the context ends, the partial download is kept and resumed by the next update, and nothing changes.",
 		attack: func(t *testing.T, f *fixture, d *device) {
 			stalled := make(chan struct{}, 1)
 			f.mirror.override(isPatch, func(w http.ResponseWriter, r *http.Request) {
@@ -364,6 +367,33 @@ var attacks = []attack{
 			require.NoError(t, err, "the update after the stall")
 			assert.Equal(t, f.results[2], d.installed(comp))
 		},
+	},
+	{
+		name:    "Slow retrieval (a mirror that stalls, no deadline from the caller)",
+		defense: "A download that receives nothing for two minutes is abandoned (tested on the fake clock of testing/synctest: the mirror sends 100 bytes of the patch and then nothing), and nothing changes.",
+		run: func(t *testing.T, f *fixture, d *device) error {
+			var err error
+			var elapsed time.Duration
+			synctest.Test(t, func(t *testing.T) {
+				client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+				inner, ferr := verify.HTTPFetcher([]string{f.mirror.url()}, client)
+				require.NoError(t, ferr)
+				d.fetcher = stallingFetcher{inner}
+				d.open(f.rootJSON())
+				start := time.Now()
+				_, err = d.c.Update(f.ctx)
+				elapsed = time.Since(start)
+				d.c.Close()
+				d.inst.Close()
+				d.c = nil
+			})
+			assert.GreaterOrEqual(t, elapsed, 2*time.Minute, "gave up before the stall timeout")
+			assert.Less(t, elapsed, 10*time.Minute, "waited far longer than the stall timeout")
+			return err
+		},
+		want:     []error{errLocal},
+		wantText: "stalled",
+		state:    stateFloors,
 	},
 	{
 		name:    "Withdrawn patch replayed with old metadata",
@@ -426,7 +456,7 @@ var attacks = []attack{
 	},
 	{
 		name:    "Result mismatch",
-		defense: "The output of Apply is hashed while it is written and must equal the signed result before the Installer sees it.",
+		defense: "Apply hashes its output and fails unless it matches the header's result, which must equal the signed description's; the output is discarded before the Installer sees it.",
 		attack: func(t *testing.T, f *fixture, d *device) {
 			evil := patchBuild(f.results[1], 3) // same size as level 2, other bytes
 			evil[100] = '!'
@@ -604,6 +634,9 @@ func TestAttackMatrix(t *testing.T) {
 						assert.ErrorIs(t, err, w)
 					}
 				}
+				if a.wantText != "" {
+					assert.Contains(t, err.Error(), a.wantText)
+				}
 				if !slicesContains(a.want, verify.ErrSecurity) {
 					assert.NotErrorIs(t, err, verify.ErrSecurity, "a local or network failure reported as an attack")
 				}
@@ -703,4 +736,23 @@ func TestAttackMatrixDocumented(t *testing.T) {
 			assert.True(t, ok, "row %q: unnamed error %v", a.name, e)
 		}
 	}
+}
+
+// stallingFetcher serves everything from a mirror, except patches: of those
+// it returns 100 bytes and then blocks until the download is abandoned.
+type stallingFetcher struct{ verify.Fetcher }
+
+func (s stallingFetcher) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
+	if !isPatch(p) {
+		return s.Fetcher.Fetch(ctx, p)
+	}
+	return io.NopCloser(io.MultiReader(bytes.NewReader(make([]byte, 100)), stalled{ctx})), nil
+}
+
+// stalled is a stream that delivers nothing until ctx is done.
+type stalled struct{ ctx context.Context }
+
+func (s stalled) Read([]byte) (int, error) {
+	<-s.ctx.Done()
+	return 0, context.Cause(s.ctx)
 }
