@@ -310,9 +310,10 @@ func setRoleKeys(root *metadata.RootType, role Role, k Keys) error {
 }
 
 // Open opens the repository in dir and verifies it against its own root:
-// the chain of root versions, the signatures and versions of the top-level
-// roles, and the content hash of every metadata file. The signatures of a
-// bin are verified when it is first read. Altered files are
+// the chain of root versions, the signatures, versions and content hashes of
+// the top-level roles, and the presence of every bin. A bin's content hash
+// and signatures are verified when it is first read, and every file is
+// verified again before it is published. Altered files are
 // reported with an error wrapping [ErrSecurity] and [ErrTampered].
 func Open(dir string) (*Repository, error) {
 	fsys, err := os.OpenRoot(dir)
@@ -419,19 +420,21 @@ func (r *Repository) load() error {
 			return tampered("manifest has an invalid publication record")
 		}
 	}
-	// Every bin file must be intact; their signatures are checked when a
-	// bin is first read.
+	// Every bin file must be present. A bin's content hash and signatures
+	// are checked when it is first read, and every file is checked again
+	// before it is published, so reading all of them here would only slow
+	// down large repositories.
 	seen := map[string]bool{}
 	for name, st := range m.Roles {
 		if isTopRole(name) || seen[st.Hash] {
 			continue
 		}
 		seen[st.Hash] = true
-		if len(st.Hash) != 64 {
-			return tampered("manifest has no valid file for %s", trunc(name))
-		}
-		if _, err := r.readMetaFile(st.Hash); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		if _, err := r.fs.Stat(path.Join(metaDir, st.Hash+".json")); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return tampered("metadata file of %s is missing", trunc(name))
+			}
+			return fmt.Errorf("tuf: %w", err)
 		}
 	}
 	return nil

@@ -278,11 +278,34 @@ func TestTamperedWorkingDirectory(t *testing.T) {
 			t.Parallel()
 			tr := repotest.New(t, repotest.Config{})
 			tc.alter(t, tr.Dir)
-			_, err := tuf.Open(tr.Dir)
+			// Open catches it, or (for a bin, checked when first read)
+			// the first use of the altered file does.
+			repo, err := tuf.Open(tr.Dir)
+			if err == nil {
+				defer repo.Close()
+				_, err = repo.Patches("")
+			}
 			require.ErrorIs(t, err, tuf.ErrTampered)
 			require.ErrorIs(t, err, tuf.ErrSecurity)
 		})
 	}
+
+	// An altered bin is caught before it is published, even unread.
+	tr0 := repotest.New(t, repotest.Config{BinBits: 1})
+	tr0.AddRelease("webkit", "v26.3.0", baseV1)
+	tr0.Sign()
+	bin := filepath.Join(tr0.Dir, "meta")
+	editOne(t, bin, func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`"_type":"targets","expires"`), []byte(`"_type":"targets", "expires"`), 1)
+	})
+	repo0, err := tuf.Open(tr0.Dir)
+	if err == nil {
+		defer repo0.Close()
+		dst0, derr := tuf.DirPublisher(t.TempDir())
+		require.NoError(t, derr)
+		err = repo0.Publish(context.Background(), dst0)
+	}
+	require.ErrorIs(t, err, tuf.ErrTampered)
 
 	// An altered target file is caught before it is published.
 	tr := repotest.New(t, repotest.Config{})
