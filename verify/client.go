@@ -417,22 +417,45 @@ func (c *Client) Do(ctx context.Context, a Action) error {
 	}
 	defer s.end()
 	if c.view == nil {
-		return errors.New("verify: Do called before a successful Refresh")
+		return fmt.Errorf("%w: Do called before a successful Refresh", ErrNotPlanned)
 	}
 	if err := s.reconcile(ctx, a.Component); err != nil {
 		return err
 	}
-	ok := slices.ContainsFunc(plan(s.st, c.view, a.Component, true), func(b Action) bool {
-		return b.Kind == a.Kind && b.Component == a.Component && b.From == a.From && b.To == a.To
-	})
-	if !ok {
-		return fmt.Errorf("verify: action %q is not justified by the verified metadata and the device's state", a.String())
+	// The planned action is performed, never the caller's copy: every field
+	// that reaches the state (levels, baseline, reason) comes from verified
+	// metadata.
+	planned := plan(s.st, c.view, a.Component, true)
+	i := slices.IndexFunc(planned, func(b Action) bool { return sameAction(&a, &b) })
+	if i < 0 {
+		return fmt.Errorf("%w: %q is not justified by the verified metadata and the device's state", ErrNotPlanned, trunc(a.String()))
 	}
-	err = s.perform(ctx, &a, false)
+	b := planned[i]
+	err = s.perform(ctx, &b, false)
 	if err != nil {
 		c.fail(a.Component, err)
 	}
 	return err
+}
+
+// sameAction reports whether a is the planned action b: every field
+// matches, the patch or release by identity and content.
+func sameAction(a, b *Action) bool {
+	if a.Kind != b.Kind || a.Component != b.Component || a.From != b.From || a.To != b.To ||
+		a.Baseline != b.Baseline || a.Level != b.Level || a.Reason != b.Reason {
+		return false
+	}
+	if (a.Patch == nil) != (b.Patch == nil) || (a.Release == nil) != (b.Release == nil) {
+		return false
+	}
+	if p, q := a.Patch, b.Patch; p != nil && (p.Component != q.Component || p.Baseline != q.Baseline ||
+		p.Level != q.Level || p.Label != q.Label || p.Base != q.Base || p.Result != q.Result || p.Withdrawn != q.Withdrawn) {
+		return false
+	}
+	if r, q := a.Release, b.Release; r != nil && (r.Component != q.Component || r.Version != q.Version || r.Artifact != q.Artifact) {
+		return false
+	}
+	return true
 }
 
 func (c *Client) fail(component string, err error) {

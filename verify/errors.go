@@ -55,6 +55,10 @@ var (
 	ErrNotRegistered = errors.New("verify: component not registered")
 	// ErrPolicy means the device's policy forbids the request.
 	ErrPolicy = errors.New("verify: forbidden by policy")
+	// ErrNotPlanned means [Client.Do] was given an action that the last
+	// Refresh and the device's state do not justify (or no Refresh
+	// succeeded yet): the action is refused and nothing changes.
+	ErrNotPlanned = errors.New("verify: action not planned")
 	// ErrUnavailable means the repository offers no way to reach the
 	// requested artifact.
 	ErrUnavailable = errors.New("verify: not available")
