@@ -67,7 +67,7 @@ func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) erro
 	}
 
 	if d, ok := c.cfg.Installer.(*DirInstaller); ok && cs.Installed == cs.BaselineArtifact && a.Kind == ApplyPatch {
-		if err := d.keepBase(comp); err != nil {
+		if err := d.keepBase(ctx, comp); err != nil {
 			return err
 		}
 	}

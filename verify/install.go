@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/patchtrust/patchtrust/internal/atomicfile"
 	"github.com/patchtrust/patchtrust/internal/layout"
+	"github.com/patchtrust/patchtrust/internal/lock"
 )
 
 // An Installer puts verified artifacts into service on the device.
@@ -44,26 +46,94 @@ type reverter interface {
 // patches works offline.
 //
 // Every replacement is atomic and durable: the new file is written beside
-// the old one, synced, renamed over it, and the directory is synced.
+// the old one, synced, renamed over it, and the directory is synced. The
+// changes of names are serialized across processes by a lock file in the
+// directory (".installer.lock").
 type DirInstaller struct {
-	root *os.Root
+	root     *os.Root
+	lockPath string
 
 	mu     sync.Mutex
 	staged map[*os.File]*atomicfile.File
 }
 
+// lockName is the lock file of a DirInstaller's directory.
+const lockName = ".installer.lock"
+
 // NewDirInstaller returns a DirInstaller for the directory dir, which must
-// exist. It removes temporary files a crash left behind.
+// exist. It finishes a swap of the current and previous artifacts that a
+// crash interrupted, and removes temporary files a crash left behind.
 func NewDirInstaller(dir string) (*DirInstaller, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("verify: install directory: %w", err)
 	}
-	if err := atomicfile.Cleanup(root, "."); err != nil {
+	d := &DirInstaller{root: root, lockPath: filepath.Join(dir, lockName), staged: map[*os.File]*atomicfile.File{}}
+	if err := d.recover(); err != nil {
 		root.Close()
 		return nil, fmt.Errorf("verify: install directory: %w", err)
 	}
-	return &DirInstaller{root: root, staged: map[*os.File]*atomicfile.File{}}, nil
+	return d, nil
+}
+
+// lock serializes changes of names in the directory, across processes.
+func (d *DirInstaller) lock(ctx context.Context) (*lock.Lock, error) {
+	lk, err := lock.Acquire(ctx, d.lockPath)
+	if err != nil {
+		if errors.Is(err, lock.ErrBusy) {
+			return nil, fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		return nil, err
+	}
+	return lk, nil
+}
+
+// recover repairs what a crash left in the directory, under the lock.
+func (d *DirInstaller) recover() error {
+	lk, err := d.lock(context.Background())
+	if err != nil {
+		return err
+	}
+	defer lk.Release()
+	dir, err := d.root.Open(".")
+	if err != nil {
+		return err
+	}
+	names, err := dir.Readdirnames(-1)
+	dir.Close()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if comp, ok := strings.CutSuffix(n, ".swap"); ok && layout.ValidComponent(comp) == nil {
+			if err := d.repairSwap(comp); err != nil {
+				return err
+			}
+		}
+	}
+	return atomicfile.Cleanup(d.root, ".")
+}
+
+// repairSwap finishes or undoes a swap of component's artifact and its
+// previous one (see Revert) that a crash interrupted, so that both names
+// exist again.
+func (d *DirInstaller) repairSwap(component string) error {
+	prev, swap := component+".prev", component+".swap"
+	if _, err := d.root.Lstat(swap); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if _, err := d.root.Lstat(prev); err == nil {
+		// The swap had not started: the extra name goes.
+		if err := atomicfile.Remove(d.root, swap); err != nil {
+			return err
+		}
+		return nil
+	}
+	// The previous artifact is in service; the one it replaced is swap.
+	if err := atomicfile.Rename(d.root, swap, prev); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(d.root, ".")
 }
 
 // Open opens the installed artifact of component. It refuses anything but a
@@ -123,6 +193,11 @@ func (d *DirInstaller) Install(ctx context.Context, component string, f *os.File
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	lk, err := d.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer lk.Release()
 	d.mu.Lock()
 	af := d.staged[f]
 	delete(d.staged, f)
@@ -173,10 +248,10 @@ func (d *DirInstaller) linkOver(src, dst string, sync bool) error {
 	}
 	tmp := filepath.Base(af.Name())
 	af.Abort()
-	if err := d.root.Link(src, tmp); err != nil {
+	if err := atomicfile.Link(d.root, src, tmp); err != nil {
 		return fmt.Errorf("verify: keep previous %s: %w", src, err)
 	}
-	if err := d.root.Rename(tmp, dst); err != nil {
+	if err := atomicfile.Rename(d.root, tmp, dst); err != nil {
 		d.root.Remove(tmp)
 		return fmt.Errorf("verify: keep previous %s: %w", src, err)
 	}
@@ -194,6 +269,14 @@ func (d *DirInstaller) Revert(ctx context.Context, component string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	lk, err := d.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer lk.Release()
+	if err := d.repairSwap(component); err != nil {
+		return fmt.Errorf("verify: revert %s: %w", component, err)
+	}
 	prev := component + ".prev"
 	if f, err := d.openRegular(prev); err != nil {
 		return err
@@ -204,10 +287,12 @@ func (d *DirInstaller) Revert(ctx context.Context, component string) error {
 	if err := d.linkOver(component, swap, false); err != nil {
 		return err
 	}
-	if err := d.root.Rename(prev, component); err != nil {
+	// A crash between the two renames leaves the previous artifact in
+	// service and the replaced one as swap: repairSwap finishes the swap.
+	if err := atomicfile.Rename(d.root, prev, component); err != nil {
 		return fmt.Errorf("verify: revert %s: %w", component, err)
 	}
-	if err := d.root.Rename(swap, prev); err != nil {
+	if err := atomicfile.Rename(d.root, swap, prev); err != nil {
 		return fmt.Errorf("verify: revert %s: %w", component, err)
 	}
 	return atomicfile.SyncDir(d.root, ".")
@@ -222,10 +307,15 @@ func (d *DirInstaller) openPrevious(component string) (*os.File, error) {
 // under a second name, "<component>.base", so that going back to the
 // baseline never needs the network. It costs a directory entry: the file
 // is shared until the next install replaces the current artifact.
-func (d *DirInstaller) keepBase(component string) error {
+func (d *DirInstaller) keepBase(ctx context.Context, component string) error {
 	if err := layout.ValidComponent(component); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	lk, err := d.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer lk.Release()
 	return d.linkOver(component, component+".base", false)
 }
 
