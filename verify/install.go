@@ -8,8 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/patchtrust/patchtrust/internal/atomicfile"
 	"github.com/patchtrust/patchtrust/internal/layout"
@@ -60,9 +63,14 @@ type DirInstaller struct {
 // lockName is the lock file of a DirInstaller's directory.
 const lockName = ".installer.lock"
 
+// staleTemp is the age after which a temporary file is removed even if the
+// process that created it seems alive (its process ID was reused).
+const staleTemp = 24 * time.Hour
+
 // NewDirInstaller returns a DirInstaller for the directory dir, which must
 // exist. It finishes a swap of the current and previous artifacts that a
-// crash interrupted, and removes temporary files a crash left behind.
+// crash interrupted, and removes temporary files that crashed processes
+// left behind (never those of a process still running).
 func NewDirInstaller(dir string) (*DirInstaller, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -111,7 +119,41 @@ func (d *DirInstaller) recover() error {
 			}
 		}
 	}
-	return atomicfile.Cleanup(d.root, ".")
+	now := time.Now()
+	for _, n := range names {
+		if !atomicfile.IsTemp(n) || tempOwnerAlive(n) && !olderThan(d.root, n, now, staleTemp) {
+			continue
+		}
+		if err := d.root.Remove(n); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// tempOwnerAlive reports whether the process that created the temporary
+// file name may still be running: atomicfile names them
+// ".tmp-<base>-<pid>-<seq>-<time>", with numbers in base 36. A name it
+// cannot parse is treated as a live one's.
+func tempOwnerAlive(name string) bool {
+	parts := strings.Split(name, "-")
+	if len(parts) < 5 {
+		return true
+	}
+	pid, err := strconv.ParseInt(parts[len(parts)-3], 36, 32)
+	if err != nil || pid <= 0 {
+		return true
+	}
+	if int(pid) == os.Getpid() {
+		return true // another DirInstaller of this process
+	}
+	err = syscall.Kill(int(pid), 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func olderThan(root *os.Root, name string, now time.Time, age time.Duration) bool {
+	fi, err := root.Lstat(name)
+	return err == nil && now.Sub(fi.ModTime()) > age
 }
 
 // repairSwap finishes or undoes a swap of component's artifact and its
@@ -251,8 +293,13 @@ func (d *DirInstaller) linkOver(src, dst string, sync bool) error {
 	if err := atomicfile.Link(d.root, src, tmp); err != nil {
 		return fmt.Errorf("verify: keep previous %s: %w", src, err)
 	}
-	if err := atomicfile.Rename(d.root, tmp, dst); err != nil {
-		d.root.Remove(tmp)
+	err = atomicfile.Rename(d.root, tmp, dst)
+	// When dst already was another name of src, the rename leaves both
+	// names in place: the temporary one goes in every case.
+	if rerr := d.root.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+		err = rerr
+	}
+	if err != nil {
 		return fmt.Errorf("verify: keep previous %s: %w", src, err)
 	}
 	if !sync {

@@ -3,8 +3,10 @@ package verify
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -107,4 +109,34 @@ func TestRevertSwapNotStarted(t *testing.T) {
 	got, err = os.ReadFile(filepath.Join(dir, comp+".prev"))
 	require.NoError(t, err)
 	assert.Equal(t, "new", string(got))
+}
+
+// TestNewDirInstallerKeepsLiveTempFiles checks that opening an install
+// directory never removes a file another installer is staging, and does
+// remove the temporary files of processes that have ended.
+func TestNewDirInstallerKeepsLiveTempFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, err := NewDirInstaller(dir)
+	require.NoError(t, err)
+	defer first.Close()
+	f, err := first.stage(comp)
+	require.NoError(t, err)
+	_, err = f.WriteString("staged")
+	require.NoError(t, err)
+
+	// A temporary file of a process that has ended.
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	require.NoError(t, cmd.Run())
+	dead := ".tmp-" + comp + "-" + strconv.FormatInt(int64(cmd.ProcessState.Pid()), 36) + "-1-1"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, dead), []byte("left over"), 0o644))
+
+	second, err := NewDirInstaller(dir)
+	require.NoError(t, err)
+	defer second.Close()
+	assert.NoFileExists(t, filepath.Join(dir, dead))
+	require.NoError(t, first.Install(context.Background(), comp, f))
+	got, err := os.ReadFile(filepath.Join(dir, comp))
+	require.NoError(t, err)
+	assert.Equal(t, "staged", string(got))
 }
