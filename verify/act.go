@@ -143,7 +143,19 @@ func (s *session) finish(ctx context.Context, comp string, a *Action) error {
 	c := s.c
 	cs := s.st.Components[comp]
 	p := cs.Pending
+	if p.Reverting {
+		return s.undo(ctx, comp, a, errInterruptedUndo)
+	}
 	if c.cfg.HealthCheck != nil && p.Kind != RevertPatch {
+		if p.Checking {
+			// A restart after the check began: the artifact may be what
+			// stopped the device. Running the check again could loop.
+			return s.undo(ctx, comp, a, errInterruptedCheck)
+		}
+		p.Checking = true
+		if err := s.save(); err != nil {
+			return err
+		}
 		if herr := c.cfg.HealthCheck(ctx, comp); herr != nil {
 			return s.undo(ctx, comp, a, herr)
 		}
@@ -198,15 +210,36 @@ func (s *session) history(cs *compState, h HistoryEntry) {
 	}
 }
 
+// Health-check failures found on recovery.
+var (
+	errInterruptedCheck = errors.New("the device stopped during the health check")
+	errInterruptedUndo  = errors.New("the device stopped while reverting an install that failed its health check")
+)
+
 // undo reverts an install that failed its health check and marks it bad.
+// The bad mark is committed, with the intent to revert, before anything
+// is reverted: a crash during the undo never forgets it.
 func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) error {
 	c := s.c
 	cs := s.st.Components[comp]
 	p := cs.Pending
+	if !p.Reverting {
+		if !cs.bad(p.Level, tuf.Artifact(p.To)) {
+			cs.Bad = append(cs.Bad, badPatch{Level: p.Level, Result: p.To})
+		}
+		p.Reverting = true
+		if err := s.save(); err != nil {
+			return fmt.Errorf("%w: %s: %w; and reverting failed: %w", ErrHealthCheck, comp, herr, err)
+		}
+	}
 	_, canRevert := c.cfg.Installer.(reverter)
-	err := errors.New("no previous artifact kept")
-	if canRevert {
-		err = s.revertInstaller(ctx, comp, tuf.Artifact(p.From))
+	var err error
+	if got, gerr := s.installedArtifact(comp); gerr != nil || got != tuf.Artifact(p.From) {
+		// Not reverted yet (a restart may find it done already).
+		err = errors.New("no previous artifact kept")
+		if canRevert {
+			err = s.revertInstaller(ctx, comp, tuf.Artifact(p.From))
+		}
 	}
 	if err != nil {
 		// Build the old artifact from what the device has, or download it.
@@ -224,7 +257,6 @@ func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) 
 		// The intent stays journaled: the next Update retries.
 		return fmt.Errorf("%w: %s: %w; and reverting failed: %w", ErrHealthCheck, comp, herr, err)
 	}
-	cs.Bad = append(cs.Bad, badPatch{Level: p.Level, Result: p.To})
 	if canRevert {
 		to := p.To
 		cs.Prev = &to
@@ -284,6 +316,16 @@ func (s *session) reconcile(ctx context.Context, comp string) error {
 	a := &Action{Kind: p.Kind, Component: comp, From: tuf.Artifact(p.From), To: tuf.Artifact(p.To), Baseline: p.Baseline, Level: p.Level, Reason: p.Reason}
 	to, from := tuf.Artifact(p.To), tuf.Artifact(p.From)
 	switch {
+	case p.Reverting || got == to && p.Checking:
+		// The install failed its health check, or the device stopped
+		// during it: revert it (or finish reverting), keeping it marked bad.
+		s.c.log.Warn("reverting an install that failed or interrupted its health check", "component", comp)
+		err := s.finish(ctx, comp, a)
+		if errors.Is(err, ErrHealthCheck) && cs.Pending == nil {
+			s.c.log.Warn("reverted", "component", comp, "err", err)
+			return nil
+		}
+		return err
 	case got == to:
 		s.c.log.Info("finishing interrupted install", "component", comp)
 		return s.finish(ctx, comp, a)

@@ -113,6 +113,12 @@ type pending struct {
 	// (the patch floor comes down). Removed: a user removal of this level.
 	Withdrawal bool `json:"withdrawal,omitempty"`
 	Removed    int  `json:"removed,omitempty"`
+	// Checking: the health check of the installed artifact has started. A
+	// restart that finds it set counts the check as failed: the artifact
+	// may have taken the device down. Reverting: the install failed its
+	// health check (it is already marked bad) and is being undone.
+	Checking  bool `json:"checking,omitempty"`
+	Reverting bool `json:"reverting,omitempty"`
 }
 
 func (s *state) clone() *state {
