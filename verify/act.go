@@ -77,10 +77,18 @@ func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) erro
 		return err
 	}
 	c.emit(Event{Kind: Installing, Component: comp, Action: a})
-	var err error
+	var err, keptErr error
 	if viaRevert {
-		if err = s.revertInstaller(ctx, comp, a.To); err != nil {
+		if err = s.revertInstaller(ctx, comp, a.To); errors.Is(err, errNotRestored) {
+			// The installer holds an artifact that failed its check: the
+			// intent stays journaled, and reconcile restores the old one.
+			return fmt.Errorf("verify: install %s: %w", comp, err)
+		}
+		if err != nil {
 			c.log.Warn("the installer's previous artifact is unusable; building it", "component", comp, "err", err)
+			if errors.Is(err, ErrSecurity) {
+				keptErr = err
+			}
 			cs.Prev = nil
 			if err = build(); err == nil {
 				err = c.cfg.Installer.Install(ctx, comp, f)
@@ -98,7 +106,12 @@ func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) erro
 	}
 	cleanup()
 	cleanup = func() {}
-	return s.finish(ctx, comp, a)
+	if err := s.finish(ctx, comp, a); err != nil {
+		return errors.Join(keptErr, err)
+	}
+	// The action is done, from a verified artifact; the altered one kept
+	// by the installer is still reported.
+	return keptErr
 }
 
 // checkFloor refuses actions that would move below a floor without a
@@ -241,6 +254,9 @@ func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) 
 			err = s.revertInstaller(ctx, comp, tuf.Artifact(p.From))
 		}
 	}
+	if errors.Is(err, ErrSecurity) {
+		c.fail(comp, err)
+	}
 	if err != nil {
 		// Build the old artifact from what the device has, or download it.
 		saved := cs.Installed
@@ -271,22 +287,48 @@ func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) 
 	return fmt.Errorf("%w: %s %s level %d: %w", ErrHealthCheck, comp, p.Baseline, p.Level, herr)
 }
 
-// revertInstaller swaps in the installer's previous artifact and checks
-// that it is want.
+// errNotRestored marks a failed revert after which the artifact the
+// revert replaced could not be put back: the installer holds one that
+// failed its check.
+var errNotRestored = errors.New("the replaced artifact could not be put back")
+
+// revertInstaller swaps in the installer's previous artifact, once it has
+// checked that it is want. An installer that cannot show its previous
+// artifact beforehand is checked after the swap, and swapped back if it
+// is not want; if that fails too the error wraps errNotRestored.
 func (s *session) revertInstaller(ctx context.Context, comp string, want tuf.Artifact) error {
 	r := s.c.cfg.Installer.(reverter)
+	mismatch := func() error {
+		return securityErr(ErrHash, "%s: the previous artifact kept by the installer is not %s", comp, want)
+	}
+	if d, ok := r.(*DirInstaller); ok {
+		f, err := d.openPrevious(comp)
+		if err != nil {
+			return err
+		}
+		ok, err := hasHash(f, want.Size, want.SHA256)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("verify: read previous %s: %w", comp, err)
+		}
+		if !ok {
+			return mismatch()
+		}
+	}
 	if err := r.Revert(ctx, comp); err != nil {
 		return err
 	}
 	got, err := s.installedArtifact(comp)
-	if err != nil {
-		return err
+	if err == nil && got == want {
+		return nil
 	}
-	if got != want {
-		r.Revert(ctx, comp)
-		return fmt.Errorf("verify: %s: the previous artifact kept by the installer is not %s", comp, want)
+	if err == nil {
+		err = mismatch()
 	}
-	return nil
+	if rerr := r.Revert(ctx, comp); rerr != nil {
+		return fmt.Errorf("%w; %w: %w", err, errNotRestored, rerr)
+	}
+	return err
 }
 
 func (s *session) installedArtifact(comp string) (tuf.Artifact, error) {
@@ -334,8 +376,10 @@ func (s *session) reconcile(ctx context.Context, comp string) error {
 		cs.Pending = nil
 		return s.save()
 	}
-	// Neither: put the old artifact back from what is kept.
-	s.c.log.Warn("installed artifact is neither old nor new; restoring", "component", comp)
+	// Neither: an artifact nothing verified is in service. Put the old
+	// one back from what is kept, and report it.
+	serr := securityErr(ErrState, "%s: installed artifact %s is neither %s nor %s", comp, got, from, to)
+	s.c.fail(comp, serr)
 	var f *os.File
 	cleanup := func() {}
 	cs.Installed = art(got)
@@ -348,11 +392,12 @@ func (s *session) reconcile(ctx context.Context, comp string) error {
 	if err := s.c.cfg.Installer.Install(ctx, comp, f); err != nil {
 		return fmt.Errorf("verify: restore %s: %w", comp, err)
 	}
+	cs.Prev = nil // the installer keeps the unknown artifact
 	cs.Pending = nil
 	if err := s.save(); err != nil {
 		return err
 	}
-	s.c.emit(Event{Kind: Reverted, Component: comp, Action: a})
+	s.c.emit(Event{Kind: Reverted, Component: comp, Action: a, Err: serr})
 	return nil
 }
 
