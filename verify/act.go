@@ -82,7 +82,7 @@ func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) erro
 		if err = s.revertInstaller(ctx, comp, a.To); errors.Is(err, errNotRestored) {
 			// The installer holds an artifact that failed its check: the
 			// intent stays journaled, and reconcile restores the old one.
-			return fmt.Errorf("verify: install %s: %w", comp, err)
+			return wrap(err, "install %s", comp)
 		}
 		if err != nil {
 			c.log.Warn("the installer's previous artifact is unusable; building it", "component", comp, "err", err)
@@ -102,7 +102,7 @@ func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) erro
 		if serr := s.save(); serr != nil {
 			return errors.Join(err, serr)
 		}
-		return fmt.Errorf("verify: install %s: %w", comp, err)
+		return wrap(err, "install %s", comp)
 	}
 	cleanup()
 	cleanup = func() {}
@@ -334,12 +334,12 @@ func (s *session) revertInstaller(ctx context.Context, comp string, want tuf.Art
 func (s *session) installedArtifact(comp string) (tuf.Artifact, error) {
 	f, err := s.c.cfg.Installer.Open(comp)
 	if err != nil {
-		return tuf.Artifact{}, fmt.Errorf("verify: open installed %s: %w", comp, err)
+		return tuf.Artifact{}, wrap(err, "open installed %s", comp)
 	}
 	defer f.Close()
 	a, err := artifactOf(f)
 	if err != nil {
-		return tuf.Artifact{}, fmt.Errorf("verify: read installed %s: %w", comp, err)
+		return tuf.Artifact{}, wrap(err, "read installed %s", comp)
 	}
 	return a, nil
 }
@@ -390,7 +390,7 @@ func (s *session) reconcile(ctx context.Context, comp string) error {
 	}
 	defer cleanup()
 	if err := s.c.cfg.Installer.Install(ctx, comp, f); err != nil {
-		return fmt.Errorf("verify: restore %s: %w", comp, err)
+		return wrap(err, "restore %s", comp)
 	}
 	cs.Prev = nil // the installer keeps the unknown artifact
 	cs.Pending = nil
@@ -514,7 +514,7 @@ func (s *session) applyFrom(ctx context.Context, comp string, cs *compState, p *
 	case !skipLocal && tuf.Artifact(cs.Installed) == p.Base:
 		f, err := c.cfg.Installer.Open(comp)
 		if err != nil {
-			return nil, nil, fmt.Errorf("verify: %w", err)
+			return nil, nil, wrap(err, "open installed %s", comp)
 		}
 		base, baseCleanup = f, func() { f.Close() }
 	case !skipLocal && cs.Prev != nil && tuf.Artifact(*cs.Prev) == p.Base && isDirInstaller(c.cfg.Installer):

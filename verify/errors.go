@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/patchtrust/patchtrust/internal/lock"
 	"github.com/patchtrust/patchtrust/internal/trust"
@@ -66,7 +67,40 @@ var (
 
 // securityErr returns an error wrapping ErrSecurity and kind.
 func securityErr(kind error, format string, args ...any) error {
-	return fmt.Errorf("%w: %w: %s", ErrSecurity, kind, fmt.Sprintf(format, args...))
+	return &secError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// A secError is a failed security check: it matches ErrSecurity and its
+// kind, and reads "verify: <kind>: <detail>", each prefix once.
+type secError struct {
+	kind error
+	msg  string
+}
+
+func (e *secError) Error() string        { return e.kind.Error() + ": " + e.msg }
+func (e *secError) Unwrap() error        { return e.kind }
+func (e *secError) Is(target error) bool { return target == ErrSecurity }
+
+// wrapped adds context to an error without repeating the package prefix,
+// or a context the error already starts with.
+type wrapped struct {
+	ctx string
+	err error
+}
+
+func (w *wrapped) Error() string {
+	inner := strings.TrimPrefix(w.err.Error(), "verify: ")
+	if strings.HasPrefix(inner, w.ctx+": ") {
+		return "verify: " + inner
+	}
+	return "verify: " + w.ctx + ": " + inner
+}
+
+func (w *wrapped) Unwrap() error { return w.err }
+
+// wrap returns err with the context format, args.
+func wrap(err error, format string, args ...any) error {
+	return &wrapped{ctx: fmt.Sprintf(format, args...), err: err}
 }
 
 // fetchError marks an error as a network or mirror error: never security.
@@ -95,19 +129,19 @@ func translate(err error) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, &metadata.ErrExpiredMetadata{}):
-		return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrExpired, msg)
+		return securityErr(ErrExpired, "%s", msg)
 	case errors.Is(err, &metadata.ErrBadVersionNumber{}), errors.Is(err, &metadata.ErrEqualVersionNumber{}):
-		return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrRollback, msg)
+		return securityErr(ErrRollback, "%s", msg)
 	case errors.Is(err, &metadata.ErrUnsignedMetadata{}):
-		return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrSignature, msg)
+		return securityErr(ErrSignature, "%s", msg)
 	case errors.Is(err, &metadata.ErrDownloadLengthMismatch{}):
-		return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrLength, msg)
+		return securityErr(ErrLength, "%s", msg)
 	case errors.Is(err, &metadata.ErrLengthOrHashMismatch{}):
-		return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrHash, msg)
+		return securityErr(ErrHash, "%s", msg)
 	}
 	// Anything else go-tuf reports while verifying is malformed or
 	// inconsistent metadata served by the mirror.
-	return fmt.Errorf("%w: %w: %s", ErrSecurity, ErrMetadata, msg)
+	return securityErr(ErrMetadata, "%s", msg)
 }
 
 func trunc(s string) string {

@@ -1,0 +1,63 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// TestErrorMessagesReadOnce checks that security errors and errors the
+// Client wraps name the package, their kind and their context once, and
+// still match the sentinels.
+func TestErrorMessagesReadOnce(t *testing.T) {
+	t.Parallel()
+	installErr := fmt.Errorf("verify: install webkit: %w", errors.New("atomicfile: renameat: no such file"))
+	tests := []struct {
+		name  string
+		err   error
+		want  string
+		kinds []error
+	}{
+		{"security", securityErr(ErrHash, "%s does not have the signed sha256", "targets/x"),
+			"verify: hash mismatch: targets/x does not have the signed sha256", []error{ErrSecurity, ErrHash}},
+		{"translated", translate(&metadata.ErrExpiredMetadata{Msg: "timestamp.json is expired"}),
+			"verify: metadata expired: expired metadata error: timestamp.json is expired", []error{ErrSecurity, ErrExpired}},
+		{"same context", wrap(installErr, "install %s", "webkit"),
+			"verify: install webkit: atomicfile: renameat: no such file", nil},
+		{"other context", wrap(errors.New("verify: statat webkit.prev: no such file"), "install %s", "webkit"),
+			"verify: install webkit: statat webkit.prev: no such file", nil},
+		{"wrapped security", wrap(securityErr(ErrRollback, "level 1 below 2"), "install %s", "webkit"),
+			"verify: install webkit: rollback refused: level 1 below 2", []error{ErrSecurity, ErrRollback}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.err.Error())
+			for _, k := range tt.kinds {
+				assert.ErrorIs(t, tt.err, k)
+			}
+			if tt.kinds == nil {
+				assert.NotErrorIs(t, tt.err, ErrSecurity)
+			}
+		})
+	}
+	assert.ErrorIs(t, wrap(installErr, "install %s", "webkit"), installErr)
+}
+
+// TestClientErrorReadsOnce checks a security error returned by the Client
+// end to end: the package prefix appears once.
+func TestClientErrorReadsOnce(t *testing.T) {
+	t.Parallel()
+	_, d, _, _ := removedDevice(t, nil)
+	alterPrevious(t, d)
+	_, err := d.c.Install(context.Background(), comp)
+	require.ErrorIs(t, err, ErrSecurity)
+	require.ErrorIs(t, err, ErrHash)
+	assert.Equal(t, 1, strings.Count(err.Error(), "verify:"), "%v", err)
+	assert.True(t, strings.HasPrefix(err.Error(), "verify: hash mismatch: "), "%v", err)
+}
