@@ -162,10 +162,12 @@ func Refresh(ctx context.Context, cfg Config) (*Cycle, error) {
 // If complete, the cycle succeeded: go-tuf accepted the last download of
 // every role (it stops at the first file it rejects), except a timestamp
 // of the same version as the trusted one, which it discards. Otherwise
-// each file is parsed again and compared with the trusted metadata.
+// each file is parsed again and written only if it is the trusted
+// metadata, signed part and signatures alike: a file with the trusted
+// version and copied signatures but another body did not verify.
 func (c *Cycle) Persist(root *os.Root, dir string, complete bool) error {
 	tm := c.U.GetTrustedMetadataSet()
-	write := func(role string, version int64, sigs []metadata.Signature, parse func([]byte) (int64, []metadata.Signature, error)) error {
+	write := func(role string, trusted any, parse func([]byte) (any, error)) error {
 		list := c.got[role]
 		name := dir + "/" + url.PathEscape(role) + ".json"
 		put := func(b []byte) error {
@@ -178,8 +180,8 @@ func (c *Cycle) Persist(root *os.Root, dir string, complete bool) error {
 			return put(list[len(list)-1])
 		}
 		for i := len(list) - 1; i >= 0; i-- {
-			v, s, err := parse(list[i])
-			if err != nil || v != version || !reflect.DeepEqual(s, sigs) {
+			m, err := parse(list[i])
+			if err != nil || !reflect.DeepEqual(m, trusted) {
 				continue
 			}
 			return put(list[i])
@@ -187,45 +189,29 @@ func (c *Cycle) Persist(root *os.Root, dir string, complete bool) error {
 		return nil
 	}
 	if tm.Root != nil {
-		if err := write(metadata.ROOT, tm.Root.Signed.Version, tm.Root.Signatures, func(b []byte) (int64, []metadata.Signature, error) {
-			m, err := metadata.Root().FromBytes(b)
-			if err != nil {
-				return 0, nil, err
-			}
-			return m.Signed.Version, m.Signatures, nil
+		if err := write(metadata.ROOT, tm.Root, func(b []byte) (any, error) {
+			return metadata.Root().FromBytes(b)
 		}); err != nil {
 			return err
 		}
 	}
 	if tm.Timestamp != nil {
-		if err := write(metadata.TIMESTAMP, tm.Timestamp.Signed.Version, tm.Timestamp.Signatures, func(b []byte) (int64, []metadata.Signature, error) {
-			m, err := metadata.Timestamp().FromBytes(b)
-			if err != nil {
-				return 0, nil, err
-			}
-			return m.Signed.Version, m.Signatures, nil
+		if err := write(metadata.TIMESTAMP, tm.Timestamp, func(b []byte) (any, error) {
+			return metadata.Timestamp().FromBytes(b)
 		}); err != nil {
 			return err
 		}
 	}
 	if tm.Snapshot != nil {
-		if err := write(metadata.SNAPSHOT, tm.Snapshot.Signed.Version, tm.Snapshot.Signatures, func(b []byte) (int64, []metadata.Signature, error) {
-			m, err := metadata.Snapshot().FromBytes(b)
-			if err != nil {
-				return 0, nil, err
-			}
-			return m.Signed.Version, m.Signatures, nil
+		if err := write(metadata.SNAPSHOT, tm.Snapshot, func(b []byte) (any, error) {
+			return metadata.Snapshot().FromBytes(b)
 		}); err != nil {
 			return err
 		}
 	}
 	for role, md := range tm.Targets {
-		if err := write(role, md.Signed.Version, md.Signatures, func(b []byte) (int64, []metadata.Signature, error) {
-			m, err := metadata.Targets().FromBytes(b)
-			if err != nil {
-				return 0, nil, err
-			}
-			return m.Signed.Version, m.Signatures, nil
+		if err := write(role, md, func(b []byte) (any, error) {
+			return metadata.Targets().FromBytes(b)
 		}); err != nil {
 			return err
 		}
