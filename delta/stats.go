@@ -16,7 +16,7 @@ type Stats struct {
 	Instructions int64
 	AddBytes     int64    // result bytes made from base bytes plus diff bytes
 	ExtraBytes   int64    // result bytes taken from the patch
-	NonZero      int64    // diff bytes that are not zero (after carry coding)
+	NonZero      int64    // diff bytes that events give: non-zero ones and literal runs
 	StreamBytes  [3]int64 // decoded size of each stream
 	PatchBytes   [3]int64 // size of each stream in the patch
 	Size         int64    // size of the whole patch
