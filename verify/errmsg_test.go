@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,4 +61,15 @@ func TestClientErrorReadsOnce(t *testing.T) {
 	require.ErrorIs(t, err, ErrHash)
 	assert.Equal(t, 1, strings.Count(err.Error(), "verify:"), "%v", err)
 	assert.True(t, strings.HasPrefix(err.Error(), "verify: hash mismatch: "), "%v", err)
+}
+
+func TestTruncKeepsCharacters(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{strings.Repeat("é", 60), "a" + strings.Repeat("€", 40), strings.Repeat("x", 200), "short"} {
+		got := trunc(s)
+		assert.True(t, utf8.ValidString(got), "%q", got)
+		assert.LessOrEqual(t, len(strings.TrimSuffix(got, "…")), 80)
+		assert.True(t, strings.HasPrefix(s, strings.TrimSuffix(got, "…")))
+	}
+	assert.Equal(t, "short", trunc("short"))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/patchtrust/patchtrust/internal/lock"
 	"github.com/patchtrust/patchtrust/internal/trust"
@@ -144,9 +145,15 @@ func translate(err error) error {
 	return securityErr(ErrMetadata, "%s", msg)
 }
 
+// trunc shortens untrusted text for a message to at most 80 bytes, cut at
+// a character boundary.
 func trunc(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	n := 80
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
