@@ -44,8 +44,10 @@
 // only downward moves are a signed withdrawal, a user removal
 // ([Client.Remove]) and the automatic revert after a failed health check;
 // anything else fails with an error wrapping [ErrSecurity] and
-// [ErrRollback]. A truncated or tampered state file fails closed
-// ([ErrState]).
+// [ErrRollback]. A truncated or corrupt state file fails closed
+// ([ErrState]). Its checksum detects accidents (a torn write, a flipped
+// bit), not a local writer who recomputes it: the state directory must be
+// writable only by the updater.
 //
 // # Errors
 //

@@ -40,8 +40,10 @@ var (
 	// ErrMetadata means signed repository metadata is malformed or breaks
 	// the repository layout (a target in the wrong place, a bad description).
 	ErrMetadata = errors.New("verify: invalid repository metadata")
-	// ErrState means the device's state file is truncated or tampered with.
-	// The client fails closed: it never resets its floors by itself.
+	// ErrState means the device's state file is truncated or corrupt (its
+	// checksum is not a MAC: it does not stop a local writer who recomputes
+	// it), or that the installed artifact is one the state cannot account
+	// for. The client fails closed: it never resets its floors by itself.
 	ErrState = errors.New("verify: state file corrupt")
 )
 
