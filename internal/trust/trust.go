@@ -219,16 +219,24 @@ func (c *Cycle) Persist(root *os.Root, dir string, complete bool) error {
 	return nil
 }
 
-// ErrStoredRoot means the stored root.json does not parse.
+// ErrStoredRoot means the stored root.json does not parse or is not
+// signed as a newer root must be.
 var ErrStoredRoot = errors.New("stored root.json is corrupt")
 
 // NewestRoot returns the newer of the root stored in dir inside root and
 // the embedded one, so that an older embedded root never replaces a newer
-// verified one.
+// verified one. The stored root must be signed by a threshold of its own
+// root keys and, when it is the version right after the embedded one, by
+// a threshold of the embedded root's; a stored root of the embedded
+// version never replaces it. (Only the newest root is stored, so a stored
+// root more than one version ahead cannot be checked against the embedded
+// one: the state directory must be writable only by the updater.)
 func NewestRoot(root *os.Root, dir string, embedded []byte) ([]byte, error) {
 	var embVersion int64 = -1
+	var emb *metadata.Metadata[metadata.RootType]
 	if embedded != nil {
-		emb, err := metadata.Root().FromBytes(embedded)
+		var err error
+		emb, err = metadata.Root().FromBytes(embedded)
 		if err != nil {
 			return nil, fmt.Errorf("embedded root: %w", err)
 		}
@@ -245,8 +253,16 @@ func NewestRoot(root *os.Root, dir string, embedded []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStoredRoot, err)
 	}
-	if embVersion > m.Signed.Version {
+	if embVersion >= m.Signed.Version {
 		return embedded, nil
+	}
+	if err := m.VerifyDelegate(metadata.ROOT, m); err != nil {
+		return nil, fmt.Errorf("%w: not signed by its own keys: %v", ErrStoredRoot, err)
+	}
+	if emb != nil && m.Signed.Version == embVersion+1 {
+		if err := emb.VerifyDelegate(metadata.ROOT, m); err != nil {
+			return nil, fmt.Errorf("%w: not signed by the embedded root's keys: %v", ErrStoredRoot, err)
+		}
 	}
 	return stored, nil
 }
