@@ -25,8 +25,13 @@ import (
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/gcp"
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/hashivault"
 	"github.com/sigstore/sigstore/pkg/signature/options"
+
+	"github.com/patchtrust/patchtrust/blobpub"
+	"github.com/patchtrust/patchtrust/tuf"
 	_ "gocloud.dev/blob/azureblob"
+	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/gcsblob"
+	_ "gocloud.dev/blob/memblob"
 	_ "gocloud.dev/blob/s3blob"
 )
 
@@ -47,3 +52,15 @@ func kmsSigner(ctx context.Context, ref string) (signature.Signer, error) {
 	}
 	return sv, nil
 }
+
+// openBucket opens a gocloud.dev bucket URL as a publisher.
+func openBucket(ctx context.Context, url string) (tuf.Publisher, func() error, error) {
+	p, err := blobpub.Open(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, p.Close, nil
+}
+
+// cloudBuild reports whether this binary has the cloud providers.
+const cloudBuild = true

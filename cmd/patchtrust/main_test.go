@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 
@@ -20,5 +21,14 @@ func TestMain(m *testing.M) {
 // txtar archive of files and commands typed as a user would.
 func TestScripts(t *testing.T) {
 	t.Parallel()
-	testscript.Run(t, testscript.Params{Dir: "testdata/script"})
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		// [cloud] holds in builds with -tags cloud (KMS keys, bucket URLs).
+		Condition: func(cond string) (bool, error) {
+			if cond == "cloud" {
+				return cloudBuild, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+	})
 }

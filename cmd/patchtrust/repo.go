@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/patchtrust/patchtrust/blobpub"
 	"github.com/patchtrust/patchtrust/tuf"
 )
 
@@ -271,11 +270,7 @@ type fullPublisher struct{ tuf.Publisher }
 // openPublisher resolves --to: a gocloud.dev bucket URL or a directory.
 func openPublisher(ctx context.Context, to string) (tuf.Publisher, func() error, error) {
 	if strings.Contains(to, "://") {
-		p, err := blobpub.Open(ctx, to)
-		if err != nil {
-			return nil, nil, err
-		}
-		return p, p.Close, nil
+		return openBucket(ctx, to)
 	}
 	if err := os.MkdirAll(to, 0o755); err != nil {
 		return nil, nil, err
@@ -289,7 +284,7 @@ func openPublisher(ctx context.Context, to string) (tuf.Publisher, func() error,
 
 func runPublish(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	dir := repoFlag(fs)
-	to := fs.String("to", "", "mirror: a directory, or a bucket URL: file://, mem://; s3://, gs://, azblob:// in builds with -tags cloud (required)")
+	to := fs.String("to", "", "mirror: a directory, or a bucket URL (file://, mem://, s3://, gs://, azblob://) in builds with -tags cloud (required)")
 	full := fs.Bool("full", false, "upload every current file, not only what this mirror has not received")
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
