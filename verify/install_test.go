@@ -140,3 +140,20 @@ func TestNewDirInstallerKeepsLiveTempFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "staged", string(got))
 }
+
+// TestOpenRefusesLinkInsideDirectory checks that the installed artifact is
+// never read through a symbolic link, even one to a file in the directory.
+func TestOpenRefusesLinkInsideDirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "other"), []byte("other"), 0o644))
+	require.NoError(t, os.Symlink("other", filepath.Join(dir, comp)))
+	require.NoError(t, os.Symlink("other", filepath.Join(dir, comp+".prev")))
+	inst, err := NewDirInstaller(dir)
+	require.NoError(t, err)
+	defer inst.Close()
+	_, err = inst.Open(comp)
+	assert.Error(t, err)
+	_, err = inst.openPrevious(comp)
+	assert.Error(t, err)
+}
