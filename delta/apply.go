@@ -38,12 +38,7 @@ func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) err
 	if [sha256.Size]byte(hs.Sum(nil)) != h.BaseSHA256 {
 		return fmt.Errorf("%w: base SHA-256 %x, patch expects %x", ErrBaseMismatch, hs.Sum(nil), h.BaseSHA256)
 	}
-	dec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(maxStream),
-		zstd.WithDecoderMaxMemory(maxStream),
-		zstd.IgnoreChecksum(true))
+	dec, err := newStreamDecoder()
 	if err != nil {
 		return fmt.Errorf("delta: %w", err)
 	}
@@ -354,4 +349,16 @@ func (a *applier) write(p []byte) error {
 		return fmt.Errorf("delta: writing result: %w", err)
 	}
 	return nil
+}
+
+// newStreamDecoder returns the zstd decoder for a patch's streams, bounded so
+// that a hostile stream can neither declare a window over maxStream nor make
+// the decoder allocate more than maxStream.
+func newStreamDecoder() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(maxStream),
+		zstd.WithDecoderMaxMemory(maxStream),
+		zstd.IgnoreChecksum(true))
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // Stats describes what a patch contains. StreamBytes and PatchBytes are
@@ -31,12 +29,7 @@ func Inspect(patch io.Reader) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(maxStream),
-		zstd.WithDecoderMaxMemory(maxStream),
-		zstd.IgnoreChecksum(true))
+	dec, err := newStreamDecoder()
 	if err != nil {
 		return nil, fmt.Errorf("delta: %w", err)
 	}

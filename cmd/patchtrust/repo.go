@@ -297,11 +297,17 @@ func runPublish(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		return err
 	}
 	defer repo.Close()
-	pub, closePub, err := openPublisher(ctx, *to)
+	return publishTo(ctx, e, repo, *to, *full)
+}
+
+// publishTo publishes repo to the mirror named by to (a directory or, in the
+// cloud build, a bucket URL); with full, every current file is uploaded.
+func publishTo(ctx context.Context, e *env, repo *tuf.Repository, to string, full bool) error {
+	pub, closePub, err := openPublisher(ctx, to)
 	if err != nil {
 		return err
 	}
-	if *full {
+	if full {
 		pub = fullPublisher{pub}
 	}
 	err = repo.Publish(ctx, pub)
@@ -311,7 +317,7 @@ func runPublish(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "published to %s\n", *to)
+	fmt.Fprintf(e.stdout, "published to %s\n", to)
 	return nil
 }
 
@@ -464,19 +470,7 @@ func runTimestamp(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	if *to == "" {
 		return nil
 	}
-	pub, closePub, err := openPublisher(ctx, *to)
-	if err != nil {
-		return err
-	}
-	err = repo.Publish(ctx, pub)
-	if cerr := closePub(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "published to %s\n", *to)
-	return nil
+	return publishTo(ctx, e, repo, *to, false)
 }
 
 func runRotateRoot(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
