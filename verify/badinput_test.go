@@ -270,11 +270,7 @@ func addRawPatch(t *testing.T, r *repotest.Repo, level int, d []byte) {
 func TestGarbageMirrorSkipped(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, b := content(1, 64<<10), content(2, 64<<10)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, b := onePatchRepo(t)
 
 	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Write([]byte(`{"signed": garbage`))

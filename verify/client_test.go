@@ -52,6 +52,17 @@ type device struct {
 	events []Event
 }
 
+// onePatchRepo serves a repository with release v1.0.0 of comp (artifact a)
+// and patch level 1 on it, which turns a into b.
+func onePatchRepo(t *testing.T) (r *repotest.Repo, a, b []byte) {
+	a, b = content(1, 64<<10), content(2, 64<<10)
+	r = repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	return r, a, b
+}
+
 func newDevice(t *testing.T, r *repotest.Repo, factory []byte, mod func(*Config)) *device {
 	t.Helper()
 	d := &device{t: t, dir: t.TempDir(), instDir: t.TempDir()}
@@ -322,11 +333,7 @@ func TestNewerBaselineIgnoresOlderPatches(t *testing.T) {
 func TestEventSequence(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, b := content(1, 64<<10), content(2, 64<<10)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, _ := onePatchRepo(t)
 	var statusErr error
 	var d *device
 	d = newDevice(t, r, a, func(c *Config) {

@@ -56,11 +56,7 @@ func stopped(fn func()) {
 func TestCrashDuringHealthCheck(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, b := content(1, 64<<10), content(2, 64<<10)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, b := onePatchRepo(t)
 	d := newDevice(t, r, a, func(c *Config) {
 		c.HealthCheck = func(context.Context, string) error {
 			runtime.Goexit() // the patch takes the device down
@@ -97,11 +93,7 @@ func TestCrashDuringHealthCheck(t *testing.T) {
 func TestCrashDuringHealthCheckUndo(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, b := content(1, 64<<10), content(2, 64<<10)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, _ := onePatchRepo(t)
 	d := newDevice(t, r, a, func(c *Config) {
 		c.HealthCheck = func(context.Context, string) error { return assert.AnError }
 	})

@@ -11,8 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/patchtrust/patchtrust/internal/repotest"
 )
 
 // TestRevertInterruptedBetweenRenames stops a device between the two
@@ -23,11 +21,7 @@ import (
 func TestRevertInterruptedBetweenRenames(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, b := content(1, 64<<10), content(2, 64<<10)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, b := onePatchRepo(t)
 	crash := false
 	check := func(ctx context.Context, component string) error { return nil }
 	d := newDevice(t, r, a, func(c *Config) {

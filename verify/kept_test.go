@@ -21,11 +21,7 @@ import (
 func removedDevice(t *testing.T, mod func(*Config)) (*repotest.Repo, *device, []byte, []byte) {
 	t.Helper()
 	ctx := context.Background()
-	a, b := content(1, 64<<10), content(2, 64<<10)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, b := onePatchRepo(t)
 	d := newDevice(t, r, a, mod)
 	_, err := d.c.Update(ctx)
 	require.NoError(t, err)
@@ -132,11 +128,7 @@ func TestCompensatingRevertFailure(t *testing.T) {
 func TestRecoveryFindsUnknownArtifact(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, b := content(1, 64<<10), content(2, 64<<10)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, b := onePatchRepo(t)
 	d := newDevice(t, r, a, func(c *Config) {
 		c.HealthCheck = func(context.Context, string) error {
 			runtime.Goexit()
