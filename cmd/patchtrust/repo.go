@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -302,7 +304,18 @@ func runPublish(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 
 // publishTo publishes repo to the mirror named by to (a directory or, in the
 // cloud build, a bucket URL); with full, every current file is uploaded.
-func publishTo(ctx context.Context, e *env, repo *tuf.Repository, to string, full bool) error {
+func publishTo(ctx context.Context, e *env, repo *tuf.Repository, to string, full bool) (err error) {
+	if !strings.Contains(to, "://") {
+		if _, serr := os.Stat(to); errors.Is(serr, fs.ErrNotExist) {
+			// A publish refused before writing anything leaves no empty
+			// mirror directory behind (Remove fails on a non-empty one).
+			defer func() {
+				if err != nil {
+					os.Remove(to)
+				}
+			}()
+		}
+	}
 	pub, closePub, err := openPublisher(ctx, to)
 	if err != nil {
 		return err
