@@ -96,6 +96,18 @@ func (d *DirInstaller) lock(ctx context.Context) (*lock.Lock, error) {
 	return lk, nil
 }
 
+// lockComponent checks that component is a valid name, then takes the
+// directory's lock for a change to it.
+func (d *DirInstaller) lockComponent(ctx context.Context, component string) (*lock.Lock, error) {
+	if err := layout.ValidComponent(component); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return d.lock(ctx)
+}
+
 // recover repairs what a crash left in the directory, under the lock.
 func (d *DirInstaller) recover() error {
 	lk, err := d.lock(context.Background())
@@ -241,13 +253,7 @@ func (d *DirInstaller) discard(f *os.File) {
 // Install makes the content of f component's artifact, keeping the old
 // artifact as the previous one.
 func (d *DirInstaller) Install(ctx context.Context, component string, f *os.File) error {
-	if err := layout.ValidComponent(component); err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	lk, err := d.lock(ctx)
+	lk, err := d.lockComponent(ctx, component)
 	if err != nil {
 		return err
 	}
@@ -322,13 +328,7 @@ func (d *DirInstaller) linkOver(src, dst string, sync bool) error {
 
 // Revert swaps component's artifact with the previous one, atomically.
 func (d *DirInstaller) Revert(ctx context.Context, component string) error {
-	if err := layout.ValidComponent(component); err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	lk, err := d.lock(ctx)
+	lk, err := d.lockComponent(ctx, component)
 	if err != nil {
 		return err
 	}
@@ -367,10 +367,7 @@ func (d *DirInstaller) openPrevious(component string) (*os.File, error) {
 // baseline never needs the network. It costs a directory entry: the file
 // is shared until the next install replaces the current artifact.
 func (d *DirInstaller) keepBase(ctx context.Context, component string) error {
-	if err := layout.ValidComponent(component); err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
-	lk, err := d.lock(ctx)
+	lk, err := d.lockComponent(ctx, component)
 	if err != nil {
 		return err
 	}
