@@ -8,7 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"math/bits"
-	"runtime"
+	"runtime/debug"
 	"sync"
 )
 
@@ -103,12 +103,15 @@ func diffBytes(dst io.Writer, old, nw []byte) (*Header, error) {
 	wg.Go(func() { ctls[1] = idx.match(nw, mid, len(nw)) })
 	ctls[0] = idx.match(nw, 0, mid)
 	wg.Wait()
+	// Each phase's garbage is collected and its pages returned to the
+	// system before the next allocates, so that the peak is the largest
+	// phase rather than their sum: the index goes before the blocks are
+	// built, the inputs before the compressor's tables are allocated.
 	idx = nil
+	debug.FreeOSMemory()
 	blocks := buildBlocks(old, nw, append(ctls[0], ctls[1]...))
-	// The inputs and the index are garbage now; collect them before the
-	// compressor allocates, so that the peak is the larger phase, not both.
 	old, nw, ctls = nil, nil, [2][]ctl{}
-	runtime.GC()
+	debug.FreeOSMemory()
 	if err := encode(dst, h, blocks); err != nil {
 		return nil, err
 	}
@@ -137,8 +140,10 @@ func hash8(v uint64, shift uint) uint32 {
 
 func newIndex(old []byte) *index {
 	n := (len(old) + stride - 1) / stride
-	// One head slot per one to two entries.
-	hb := max(bits.Len(uint(n))-1, 10)
+	// One head slot per two to four entries: a chain step that lands on
+	// another hash's entry costs one comparison, and the table is a third
+	// of the index's memory rather than half.
+	hb := max(bits.Len(uint(n))-2, 10)
 	x := &index{old: old, shift: uint(64 - hb), head: make([]uint32, 1<<hb), next: make([]uint32, n)}
 	// Two goroutines insert the positions whose hashes fall in their half of
 	// the table, each in increasing order, so chains are as if one did all.

@@ -30,10 +30,12 @@
 // buffers: under 6 MiB in the worst case, about 3 MiB on real patches.
 //
 // Diff holds both files in memory plus an index of the base (a hash chain
-// over every third position: about 2.7 bytes per base byte at most), so its
-// peak is about 1 × result + 3.7 × base bytes, plus the zstd encoder's
-// tables (35 MiB for results of 8 MiB or more, 5 MiB below), which are
-// allocated after the inputs and the index are released. It matches the two
+// over every third position: at most 2 bytes per base byte), so its peak is
+// about 1 × result + 3 × base bytes. The index is released before the
+// instruction streams are built, and the inputs before the zstd encoder's
+// tables are allocated (35 MiB for results of 8 MiB or more, 5 MiB below);
+// each time the freed pages are returned to the system, so that the peak
+// is that of the largest phase, not their sum. It matches the two
 // halves of a large result on two goroutines.
 //
 // # Format v1
