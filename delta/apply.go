@@ -3,7 +3,6 @@ package delta
 import (
 	"bufio"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -205,7 +204,7 @@ func loadNZ(diff *[]byte, nz *int64, lit *[]byte, next *int64) error {
 	if len(d) == 0 {
 		return nil
 	}
-	gap, n := binary.Uvarint(d)
+	gap, n := uvarint(d)
 	if n <= 0 || gap > MaxSize || n >= len(d) {
 		return fmt.Errorf("%w: bad event in diff stream", ErrFormat)
 	}
@@ -213,7 +212,7 @@ func loadNZ(diff *[]byte, nz *int64, lit *[]byte, next *int64) error {
 	if d[0] != 0 {
 		*lit, d = d[:1], d[1:]
 	} else {
-		l, n := binary.Uvarint(d[1:])
+		l, n := uvarint(d[1:])
 		if n <= 0 || l == 0 || l > uint64(len(d)-1-n) {
 			return fmt.Errorf("%w: bad literal run in diff stream", ErrFormat)
 		}
@@ -245,15 +244,15 @@ func (a *applier) exec() error {
 		return err
 	}
 	for len(ctrl) > 0 {
-		add, n1 := binary.Uvarint(ctrl)
+		add, n1 := uvarint(ctrl)
 		if n1 <= 0 {
 			return fmt.Errorf("%w: bad add length in ctrl stream", ErrFormat)
 		}
-		cp, n2 := binary.Uvarint(ctrl[n1:])
+		cp, n2 := uvarint(ctrl[n1:])
 		if n2 <= 0 {
 			return fmt.Errorf("%w: bad copy length in ctrl stream", ErrFormat)
 		}
-		seek, n3 := binary.Varint(ctrl[n1+n2:])
+		seek, n3 := varint(ctrl[n1+n2:])
 		if n3 <= 0 {
 			return fmt.Errorf("%w: bad seek in ctrl stream", ErrFormat)
 		}

@@ -49,9 +49,10 @@
 //	blocks    zero or more blocks
 //	end       0x00, then the end of the patch (trailing bytes are an error)
 //
-// Sizes are at most [MaxSize]; uvarints are those of encoding/binary. The
-// transform names a reversible rewrite of base and result applied around the
-// instructions; v1 defines only 0, none. It is reserved for executable-aware
+// Sizes are at most [MaxSize]; uvarints are those of encoding/binary, in
+// their shortest form (a longer encoding of the same value is an error, so
+// that a patch has one encoding). The transform names a reversible rewrite
+// of base and result applied around the instructions; v1 defines only 0, none. It is reserved for executable-aware
 // reference correction (normalising x86-64 call and jump displacements, as
 // Courgette and Zucchini do); a decoder rejects transforms it does not know.
 //

@@ -146,6 +146,9 @@ func readUvarint(r io.ByteReader, what string, limit uint64) (uint64, error) {
 		if i == binary.MaxVarintLen64-1 && b > 1 {
 			return 0, fmt.Errorf("%w: %s overflows", ErrFormat, what)
 		}
+		if b == 0 && i > 0 {
+			return 0, fmt.Errorf("%w: %s is not in its shortest form", ErrFormat, what)
+		}
 		v |= uint64(b&0x7f) << (7 * i)
 		if b < 0x80 {
 			break
@@ -155,6 +158,27 @@ func readUvarint(r io.ByteReader, what string, limit uint64) (uint64, error) {
 		return 0, fmt.Errorf("%w: %s %d over limit %d", ErrFormat, what, v, limit)
 	}
 	return v, nil
+}
+
+// uvarint decodes a uvarint from b as binary.Uvarint does, and also returns
+// n <= 0 when the encoding is longer than the shortest one: every value has
+// one encoding in a patch.
+func uvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n > 1 && b[n-1] == 0 {
+		return 0, -n
+	}
+	return v, n
+}
+
+// varint is binary.Varint in the shortest form, as uvarint.
+func varint(b []byte) (int64, int) {
+	ux, n := uvarint(b)
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
+	}
+	return x, n
 }
 
 // truncated turns an end of input into ErrFormat and keeps other read errors.

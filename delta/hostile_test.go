@@ -135,6 +135,15 @@ func TestCraftedPatches(t *testing.T) {
 		{name: "unknown marker", base: base, result: []byte("01"), blocks: []tblock{{ctrl: instrs(2, 0, 0), marker: 0x01}}, err: ErrFormat},
 		{name: "unknown method bit", base: base, result: []byte("01"), blocks: []tblock{{ctrl: instrs(2, 0, 0), marker: 0x88}}, err: ErrFormat},
 		{name: "short result", base: base, result: []byte("012"), blocks: []tblock{{ctrl: instrs(2, 0, 0)}}, err: ErrResultMismatch},
+		// Every value has one encoding: the same patch with a longer
+		// varint is refused (the shortest forms pass in the cases above).
+		{name: "long add length", base: base, result: []byte("01"), blocks: []tblock{{ctrl: []byte{0x82, 0x00, 0, 0}}}, err: ErrFormat},
+		{name: "long seek", base: base, result: []byte("02"), blocks: []tblock{{ctrl: []byte{1, 0, 0x82, 0x00, 1, 0, 0}}}, err: ErrFormat},
+		{name: "long zero count", base: base, result: []byte("02"), blocks: []tblock{{ctrl: instrs(2, 0, 0), diff: []byte{0x81, 0x00, 1}}}, err: ErrFormat},
+		{name: "long literal length", base: base, result: []byte("12"), blocks: []tblock{{ctrl: instrs(2, 0, 0), diff: []byte{0, 0, 0x82, 0x00, 1, 1}}}, err: ErrFormat},
+		{name: "short seek", base: base, result: []byte("02"), blocks: []tblock{{ctrl: []byte{1, 0, 2, 1, 0, 0}}}},
+		{name: "short zero count", base: base, result: []byte("02"), blocks: []tblock{{ctrl: instrs(2, 0, 0), diff: []byte{1, 1}}}},
+		{name: "short literal length", base: base, result: []byte("12"), blocks: []tblock{{ctrl: instrs(2, 0, 0), diff: []byte{0, 0, 2, 1, 1}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,6 +181,7 @@ func TestHeaderErrors(t *testing.T) {
 		{"truncated header", good[:len(magic)+10], ErrFormat},
 		{"size over MaxSize", over, ErrTooLarge},
 		{"varint overflow", append([]byte(magic), bytes.Repeat([]byte{0xff}, 11)...), ErrFormat},
+		{"long base size", append(append([]byte(magic), 0x84, 0x00), good[len(magic)+1:]...), ErrFormat},
 		{"unknown transform", func() []byte {
 			p := append([]byte(nil), good...)
 			p[len(magic)+1+32+1+32] = 1
@@ -187,6 +197,23 @@ func TestHeaderErrors(t *testing.T) {
 			require.ErrorIs(t, err, tt.err)
 		})
 	}
+}
+
+// TestLongStreamLength checks that a block's stream lengths, read from the
+// patch like the header's sizes, must be in their shortest form too.
+func TestLongStreamLength(t *testing.T) {
+	t.Parallel()
+	base := []byte("base")
+	good := craft(t, header(base, base), tblock{ctrl: instrs(4, 0, 0)})
+	out, err := apply(base, good)
+	require.NoError(t, err)
+	require.Equal(t, base, out)
+	// The block: marker, then the ctrl stream's length 3, then 0, 0.
+	at := len(appendHeader(nil, header(base, base))) + 1
+	require.Equal(t, byte(3), good[at])
+	long := append(append(append([]byte(nil), good[:at]...), 0x83, 0x00), good[at+1:]...)
+	_, err = apply(base, long)
+	require.ErrorIs(t, err, ErrFormat)
 }
 
 func TestBaseAndResultChecks(t *testing.T) {
