@@ -30,8 +30,8 @@
 // patch was applied to, so that a revert, a withdrawal or a user removal
 // is a rename and works offline; otherwise the Client rebuilds the old
 // artifact from signed patches and releases. An interrupted download is
-// resumed with a range request, and a download that receives nothing for
-// two minutes is abandoned. A failed health check reverts the install and
+// resumed with a range request, and a download that brings fewer than
+// 4 KiB in a two-minute window is abandoned. A failed health check reverts the install and
 // marks the patch bad on the device.
 //
 // # Anti-rollback state

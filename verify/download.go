@@ -91,7 +91,7 @@ func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name s
 	}
 	var body io.ReadCloser
 	if rf, ok := f.(RangeFetcher); ok && done > 0 && done <= t.length {
-		body, err = trust.GuardedFetch(ctx, trust.StallTimeout, func(ctx context.Context) (io.ReadCloser, error) {
+		body, err = trust.GuardedFetch(ctx, trust.StallTimeout, trust.MinProgress, func(ctx context.Context) (io.ReadCloser, error) {
 			return rf.FetchFrom(ctx, remote, done)
 		})
 		if err != nil {
@@ -111,7 +111,7 @@ func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name s
 		if _, err := w.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("verify: staging: %w", err)
 		}
-		body, err = trust.GuardedFetch(ctx, trust.StallTimeout, func(ctx context.Context) (io.ReadCloser, error) {
+		body, err = trust.GuardedFetch(ctx, trust.StallTimeout, trust.MinProgress, func(ctx context.Context) (io.ReadCloser, error) {
 			return f.Fetch(ctx, remote)
 		})
 		if err != nil {

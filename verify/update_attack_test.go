@@ -370,7 +370,7 @@ var attacks = []attack{
 	},
 	{
 		name:    "Slow retrieval (a mirror that stalls, no deadline from the caller)",
-		defense: "A download that receives nothing for two minutes is abandoned (tested on the fake clock of testing/synctest: the mirror sends 100 bytes of the patch and then nothing), and nothing changes.",
+		defense: "A download must bring at least 4 KiB in every two-minute window until it ends, or it is abandoned (tested on the fake clock of testing/synctest: the mirror sends 100 bytes of the patch and then nothing), and nothing changes.",
 		run: func(t *testing.T, f *fixture, d *device) error {
 			var err error
 			var elapsed time.Duration
@@ -389,6 +389,32 @@ var attacks = []attack{
 			})
 			assert.GreaterOrEqual(t, elapsed, 2*time.Minute, "gave up before the stall timeout")
 			assert.Less(t, elapsed, 10*time.Minute, "waited far longer than the stall timeout")
+			return err
+		},
+		want:     []error{errLocal},
+		wantText: "stalled",
+		state:    stateFloors,
+	},
+	{
+		name:    "Slow retrieval (a mirror that drips bytes)",
+		defense: "The same 4 KiB per two-minute window: a mirror that keeps a download alive with a byte every ten seconds, to hold the device on it forever, is cut off at the end of the first window (on the fake clock of testing/synctest), and nothing changes.",
+		run: func(t *testing.T, f *fixture, d *device) error {
+			var err error
+			var elapsed time.Duration
+			synctest.Test(t, func(t *testing.T) {
+				client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+				inner, ferr := verify.HTTPFetcher([]string{f.mirror.url()}, client)
+				require.NoError(t, ferr)
+				d.fetcher = drippingFetcher{inner}
+				d.open(f.rootJSON())
+				start := time.Now()
+				_, err = d.c.Update(f.ctx)
+				elapsed = time.Since(start)
+				d.c.Close()
+				d.inst.Close()
+				d.c = nil
+			})
+			assert.Equal(t, 2*time.Minute, elapsed.Round(time.Second), "not cut off at the end of the first window")
 			return err
 		},
 		want:     []error{errLocal},
@@ -747,6 +773,30 @@ func (s stallingFetcher) Fetch(ctx context.Context, p string) (io.ReadCloser, er
 		return s.Fetcher.Fetch(ctx, p)
 	}
 	return io.NopCloser(io.MultiReader(bytes.NewReader(make([]byte, 100)), stalled{ctx})), nil
+}
+
+// drippingFetcher serves everything from a mirror, except patches: of those
+// it sends one byte every ten seconds.
+type drippingFetcher struct{ verify.Fetcher }
+
+func (s drippingFetcher) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
+	if !isPatch(p) {
+		return s.Fetcher.Fetch(ctx, p)
+	}
+	return io.NopCloser(drip{ctx}), nil
+}
+
+// drip is an endless stream of one byte every ten seconds, until ctx is done.
+type drip struct{ ctx context.Context }
+
+func (d drip) Read(p []byte) (int, error) {
+	select {
+	case <-time.After(10 * time.Second):
+		p[0] = 0
+		return 1, nil
+	case <-d.ctx.Done():
+		return 0, context.Cause(d.ctx)
+	}
 }
 
 // stalled is a stream that delivers nothing until ctx is done.

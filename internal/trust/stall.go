@@ -5,56 +5,104 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// StallTimeout is how long a download may go without receiving a byte
-// before it is abandoned (a slow-retrieval attack, or a dead connection).
-const StallTimeout = 2 * time.Minute
+// A download must bring at least MinProgress bytes in every StallTimeout
+// window until it ends, or it is abandoned: a mirror that sends nothing
+// (a dead connection) and one that drips a few bytes at a time to hold the
+// device on a download forever (a slow-retrieval attack) are both cut off.
+// 4 KiB in 2 minutes is 34 bytes a second, far below any usable link.
+const (
+	StallTimeout = 2 * time.Minute
+	MinProgress  = 4 << 10
+)
 
-// ErrStalled is the cause of a download abandoned after StallTimeout
-// without progress.
+// ErrStalled is the cause of a download abandoned because a StallTimeout
+// window brought fewer than MinProgress bytes.
 var ErrStalled = errors.New("download stalled")
 
-// GuardedFetch calls fetch with a context that is cancelled, with cause
-// ErrStalled, when the returned stream delivers no byte for idle. Closing
-// the stream releases the guard.
-func GuardedFetch(ctx context.Context, idle time.Duration, fetch func(context.Context) (io.ReadCloser, error)) (io.ReadCloser, error) {
+// GuardedFetch calls fetch with a context that is cancelled, with a cause
+// wrapping ErrStalled, when the returned stream delivers fewer than
+// minBytes in a window of length window. The first window runs until fetch
+// returns, so that a server that never answers is cut off too; the stream's
+// windows start when it is returned. Closing the stream releases the guard.
+func GuardedFetch(ctx context.Context, window time.Duration, minBytes int64, fetch func(context.Context) (io.ReadCloser, error)) (io.ReadCloser, error) {
 	gctx, cancel := context.WithCancelCause(ctx)
-	t := time.AfterFunc(idle, func() { cancel(ErrStalled) })
+	r := &stallReader{ctx: gctx, cancel: cancel}
+	var t *time.Timer
+	stall := func(n int64) {
+		cancel(fmt.Errorf("%w: %d bytes in %v, fewer than %d", ErrStalled, n, window, minBytes))
+	}
+	t = time.AfterFunc(window, func() { stall(0) })
 	rc, err := fetch(gctx)
 	if err != nil {
 		t.Stop()
-		if context.Cause(gctx) == ErrStalled {
-			err = fmt.Errorf("%w: %w", ErrStalled, err)
+		if errors.Is(context.Cause(gctx), ErrStalled) && !errors.Is(err, ErrStalled) {
+			err = fmt.Errorf("%w: %w", context.Cause(gctx), err)
 		}
 		cancel(nil)
 		return nil, err
 	}
-	return &stallReader{rc: rc, t: t, idle: idle, ctx: gctx, cancel: cancel}, nil
+	if !t.Stop() && gctx.Err() != nil {
+		// The window ended as the answer came.
+		rc.Close()
+		err := fmt.Errorf("%w: no answer", context.Cause(gctx))
+		cancel(nil)
+		return nil, err
+	}
+	r.rc, r.window, r.min, r.stall = rc, window, minBytes, stall
+	r.mu.Lock()
+	r.t = time.AfterFunc(window, r.tick)
+	r.mu.Unlock()
+	return r, nil
 }
 
 type stallReader struct {
 	rc     io.ReadCloser
-	t      *time.Timer
-	idle   time.Duration
+	window time.Duration
+	min    int64
+	stall  func(n int64)
+	n      atomic.Int64 // bytes received in the current window
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+
+	mu     sync.Mutex
+	t      *time.Timer
+	closed bool
+}
+
+// tick ends a window.
+func (r *stallReader) tick() {
+	if n := r.n.Swap(0); n < r.min {
+		r.stall(n)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.t.Reset(r.window)
+	}
 }
 
 func (r *stallReader) Read(p []byte) (int, error) {
 	n, err := r.rc.Read(p)
-	if n > 0 {
-		r.t.Reset(r.idle)
-	}
-	if err != nil && err != io.EOF && context.Cause(r.ctx) == ErrStalled {
-		err = fmt.Errorf("%w: %w", ErrStalled, err)
+	r.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(r.ctx); errors.Is(cause, ErrStalled) && !errors.Is(err, ErrStalled) {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
 	}
 	return n, err
 }
 
 func (r *stallReader) Close() error {
+	r.mu.Lock()
+	r.closed = true
 	r.t.Stop()
+	r.mu.Unlock()
 	r.cancel(nil)
 	return r.rc.Close()
 }

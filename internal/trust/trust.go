@@ -85,7 +85,7 @@ func (a *tufFetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([
 	if !ok {
 		return nil, &FetchError{fmt.Errorf("unexpected metadata URL %q", u)}
 	}
-	rc, err := GuardedFetch(a.ctx, StallTimeout, func(ctx context.Context) (io.ReadCloser, error) {
+	rc, err := GuardedFetch(a.ctx, StallTimeout, MinProgress, func(ctx context.Context) (io.ReadCloser, error) {
 		return a.f.Fetch(ctx, a.prefix+p)
 	})
 	if err != nil {
