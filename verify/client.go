@@ -308,9 +308,20 @@ func (c *Client) Update(ctx context.Context) ([]Action, error) {
 	defer s.end()
 	done, err := s.update(ctx, "", false)
 	if err != nil {
+		err = withCause(ctx, err)
 		c.fail("", err)
 	}
 	return done, err
+}
+
+// withCause adds to err the cause of ctx's end, such as ErrCheckTimeout,
+// when err comes from that end and does not already say why.
+func withCause(ctx context.Context, err error) error {
+	cause := context.Cause(ctx)
+	if cause == nil || cause == ctx.Err() || errors.Is(err, cause) || !errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, cause)
 }
 
 // Install installs the best patch or release available for component now,

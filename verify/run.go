@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -17,7 +18,17 @@ type RunConfig struct {
 	// MinBackoff is the wait after a first failure, doubled after each
 	// further failure up to MaxBackoff; defaults 1m and Interval.
 	MinBackoff, MaxBackoff time.Duration
+	// CheckTimeout is the longest one check may take; default 1h. A check
+	// cut short fails with ErrCheckTimeout and keeps its partial downloads,
+	// which the next check (after MinBackoff) resumes: a slow link still
+	// gets its update, and a mirror feeding bytes just fast enough to pass
+	// the stall guard cannot hold the scheduler on one check forever.
+	CheckTimeout time.Duration
 }
+
+// ErrCheckTimeout is the cause of a check that Run cut short after
+// RunConfig.CheckTimeout.
+var ErrCheckTimeout = errors.New("verify: check timed out")
 
 func (rc RunConfig) withDefaults() RunConfig {
 	if rc.Interval <= 0 {
@@ -33,18 +44,25 @@ func (rc RunConfig) withDefaults() RunConfig {
 		rc.MaxBackoff = rc.Interval
 	}
 	rc.MinBackoff = min(rc.MinBackoff, rc.MaxBackoff)
+	if rc.CheckTimeout <= 0 {
+		rc.CheckTimeout = time.Hour
+	}
 	return rc
 }
 
 // Run checks for updates in the background until ctx is done: once at
 // start, then every interval with random jitter, backing off exponentially
-// (with a cap) while checks fail. Failures are reported through the
+// (with a cap) while checks fail. Each check is given at most
+// RunConfig.CheckTimeout. Failures are reported through the
 // Logger and Events; Run returns only ctx's error.
 func (c *Client) Run(ctx context.Context, rc RunConfig) error {
 	rc = rc.withDefaults()
 	failures := 0
 	for {
-		if _, err := c.Update(ctx); err != nil && ctx.Err() == nil {
+		cctx, cancel := context.WithTimeoutCause(ctx, rc.CheckTimeout, ErrCheckTimeout)
+		_, err := c.Update(cctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			failures++
 		} else {
 			failures = 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -123,6 +124,7 @@ func TestNextWaitJitter(t *testing.T) {
 	assert.Equal(t, 36*time.Minute, d.Jitter)
 	assert.Equal(t, time.Minute, d.MinBackoff)
 	assert.Equal(t, 6*time.Hour, d.MaxBackoff)
+	assert.Equal(t, time.Hour, d.CheckTimeout)
 }
 
 // stallingFetcher serves a mirror, but the first download of a target
@@ -196,6 +198,124 @@ func TestDownloadStallIsAbandonedAndResumed(t *testing.T) {
 		done, err := c.Update(ctx)
 		require.NoError(t, err)
 		assert.Len(t, done, 1)
+		got, err := os.ReadFile(instDir + "/" + comp)
+		require.NoError(t, err)
+		assert.Equal(t, b, got)
+	})
+}
+
+// slowFetcher serves a mirror, but the first download of a patch brings
+// 8 KiB every 70 seconds: enough for the stall guard, too little to finish
+// soon.
+type slowFetcher struct {
+	RangeFetcher
+	mu          sync.Mutex
+	slowed      bool
+	resumedFrom int64
+}
+
+func (f *slowFetcher) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
+	rc, err := f.RangeFetcher.Fetch(ctx, p)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil || f.slowed || !strings.HasPrefix(p, "targets/patches/") {
+		return rc, err
+	}
+	f.slowed = true
+	return &paced{ctx: ctx, r: rc}, nil
+}
+
+func (f *slowFetcher) FetchFrom(ctx context.Context, p string, off int64) (io.ReadCloser, error) {
+	f.mu.Lock()
+	if strings.HasPrefix(p, "targets/patches/") {
+		f.resumedFrom = off
+	}
+	f.mu.Unlock()
+	return f.RangeFetcher.FetchFrom(ctx, p, off)
+}
+
+// paced waits 70 seconds, then delivers 8 KiB, and so on until ctx is done.
+type paced struct {
+	ctx  context.Context
+	r    io.ReadCloser
+	left int
+}
+
+func (s *paced) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		select {
+		case <-time.After(70 * time.Second):
+			s.left = 8 << 10
+		case <-s.ctx.Done():
+			return 0, s.ctx.Err()
+		}
+	}
+	n, err := s.r.Read(p[:min(len(p), s.left)])
+	s.left -= n
+	return n, err
+}
+
+func (s *paced) Close() error { return s.r.Close() }
+
+// A check that takes longer than CheckTimeout is cut short and reported;
+// the next one resumes its download and installs.
+func TestRunCheckTimeout(t *testing.T) {
+	t.Parallel()
+	// A result unlike its base: the patch is about as large as the result.
+	a, b := content(1, 1<<20), make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{7}).Read(b)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	dir, instDir := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(instDir+"/"+comp, a, 0o644))
+	root := r.Root()
+
+	synctest.Test(t, func(t *testing.T) {
+		inst, err := NewDirInstaller(instDir)
+		require.NoError(t, err)
+		defer inst.Close()
+		var mu sync.Mutex
+		var checks []time.Duration
+		var failures []error
+		start := time.Now()
+		f := &slowFetcher{RangeFetcher: FSFetcher(os.DirFS(r.PublishDir)).(RangeFetcher)}
+		c, err := NewClient(Config{Root: root, Dir: dir, Installer: inst, Fetcher: f,
+			Events: func(e Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch e.Kind {
+				case Checking:
+					checks = append(checks, time.Since(start))
+				case Failed:
+					failures = append(failures, e.Err)
+				}
+			}})
+		require.NoError(t, err)
+		defer c.Close()
+		c.jitter = func(n int64) int64 { return n / 2 } // no offset
+		require.NoError(t, c.Register(context.Background(), comp, "v1.0.0", artifact(a)))
+
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- c.Run(ctx, RunConfig{Interval: 24 * time.Hour, MinBackoff: time.Minute, CheckTimeout: 30 * time.Minute})
+		}()
+		time.Sleep(2 * time.Hour)
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
+
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, checks, 2)
+		assert.Equal(t, []time.Duration{0, 31 * time.Minute}, []time.Duration{checks[0], checks[1].Round(time.Second)})
+		require.Len(t, failures, 1)
+		assert.ErrorIs(t, failures[0], ErrCheckTimeout)
+		assert.ErrorIs(t, failures[0], context.DeadlineExceeded)
+		assert.NotErrorIs(t, failures[0], ErrSecurity)
+		// 30 minutes hold 25 periods of 70 seconds, each bringing 8 KiB.
+		assert.Equal(t, int64(25*8<<10), f.resumedFrom, "the second check resumes the first one's download")
 		got, err := os.ReadFile(instDir + "/" + comp)
 		require.NoError(t, err)
 		assert.Equal(t, b, got)
