@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"sort"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/patchtrust/patchtrust/internal/atomicfile"
 	"github.com/patchtrust/patchtrust/internal/layout"
+	"github.com/patchtrust/patchtrust/internal/lock"
 	"github.com/patchtrust/patchtrust/internal/strictjson"
 )
 
@@ -50,6 +52,7 @@ const (
 	manifestType = "patchtrust.dev/repository/v1"
 	metaDir      = "meta"
 	objectsDir   = "objects"
+	lockName     = ".lock" // serializes the processes that change the directory
 	maxManifest  = 256 << 20
 	maxMetadata  = 64 << 20
 	specVersion  = "1.0.31"
@@ -195,7 +198,7 @@ func Init(ctx context.Context, dir string, keys map[Role]Keys, cfg Config) (*Rep
 		if created {
 			os.RemoveAll(dir)
 		} else {
-			for _, n := range []string{manifestName, metaDir, objectsDir} {
+			for _, n := range []string{manifestName, metaDir, objectsDir, lockName} {
 				os.RemoveAll(path.Join(dir, n))
 			}
 		}
@@ -824,12 +827,26 @@ func (r *Repository) syncSnapshot() {
 
 // update runs f and commits its changes, or restores the state of the
 // working directory if f or the commit fails.
+//
+// Every change holds the working directory's lock from before it checks
+// that the manifest is the one this Repository read until after it wrote
+// the new one, so that two processes changing one working directory are
+// serialized: the second one to take the lock finds the manifest changed
+// and fails with ErrConflict before writing anything.
 func (r *Repository) update(ctx context.Context, f func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	lk, err := lock.Acquire(ctx, filepath.Join(r.dir, lockName))
+	if err != nil {
+		return fmt.Errorf("tuf: %w", err)
+	}
+	defer lk.Release()
+	if err := r.checkManifest(); err != nil {
+		return err
+	}
 	r.dirty, r.newObjects, r.oldObjects = map[string]bool{}, nil, nil
-	err := f()
+	err = f()
 	if err == nil {
 		r.syncSnapshot()
 		err = r.commit(ctx)
@@ -922,19 +939,29 @@ func (r *Repository) writeManifest() error {
 	if err != nil {
 		return fmt.Errorf("tuf: %w", err)
 	}
-	if r.manRaw != nil {
-		cur, err := r.fs.ReadFile(manifestName)
-		if err != nil {
-			return fmt.Errorf("tuf: %w", err)
-		}
-		if !bytes.Equal(cur, r.manRaw) {
-			return fmt.Errorf("%w: the working directory was changed by another process; open it again", ErrConflict)
-		}
+	if err := r.checkManifest(); err != nil {
+		return err
 	}
 	if err := atomicfile.WriteBytes(r.fs, manifestName, data, 0o644); err != nil {
 		return fmt.Errorf("tuf: %w", err)
 	}
 	r.manRaw = data
+	return nil
+}
+
+// checkManifest fails with ErrConflict if the manifest is not the one this
+// Repository last read or wrote.
+func (r *Repository) checkManifest() error {
+	if r.manRaw == nil {
+		return nil
+	}
+	cur, err := r.fs.ReadFile(manifestName)
+	if err != nil {
+		return fmt.Errorf("tuf: %w", err)
+	}
+	if !bytes.Equal(cur, r.manRaw) {
+		return fmt.Errorf("%w: the working directory was changed by another process; open it again", ErrConflict)
+	}
 	return nil
 }
 

@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -525,6 +527,59 @@ func TestAddFillsDescriptions(t *testing.T) {
 
 // TestConcurrentChangeIsRefused opens one working directory twice; the
 // second writer must not overwrite the first one's commit.
+// Processes that change one working directory at once are serialized by its
+// lock: of several that opened the same version, exactly one commits, the
+// others fail with ErrConflict having written nothing, and no object is
+// left without a reference or referenced without a file.
+func TestConcurrentChangesAreSerialized(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{BinBits: 1})
+	tr.AddRelease("modem", "v1.0.0", baseV1)
+	const writers = 6
+	for round := range 10 {
+		repos := make([]*tuf.Repository, writers)
+		for i := range repos {
+			r, err := tuf.Open(tr.Dir)
+			require.NoError(t, err)
+			defer r.Close()
+			repos[i] = r
+		}
+		errs := make([]error, writers)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, r := range repos {
+			wg.Go(func() {
+				<-start
+				// Half add the same release, half distinct ones.
+				comp := fmt.Sprintf("c%d-%d", round, i%2*i)
+				errs[i] = r.AddRelease(ctx, &tuf.Release{Component: comp, Version: "v1.0.0"},
+					bytes.NewReader(append(bytes.Clone(baseV1), byte(round), byte(i%2*i))))
+			})
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+			} else {
+				require.ErrorIs(t, err, tuf.ErrConflict)
+			}
+		}
+		require.Equal(t, 1, ok, "round %d: exactly one change commits", round)
+		r, err := tuf.Open(tr.Dir)
+		require.NoError(t, err, "round %d: the working directory is consistent", round)
+		rels, err := r.Releases("")
+		require.NoError(t, err)
+		require.Len(t, rels, round+2)
+		r.Close()
+		objects, err := os.ReadDir(filepath.Join(tr.Dir, "objects"))
+		require.NoError(t, err)
+		require.Len(t, objects, round+2, "round %d: an object per release, no orphan", round)
+	}
+}
+
 func TestConcurrentChangeIsRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
