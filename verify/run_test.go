@@ -39,6 +39,56 @@ func (f *flakyFetcher) Fetch(ctx context.Context, p string) (io.ReadCloser, erro
 	return f.Fetcher.Fetch(ctx, p)
 }
 
+// runRecord is what a Client under Run reported: when each check began,
+// and the error of each failure.
+type runRecord struct {
+	mu       sync.Mutex
+	checks   []time.Duration
+	failures []error
+}
+
+// runFor registers a device holding a at v1.0.0 and runs its Client, with
+// fetcher f and no jitter, for d of the fake clock; call it inside a
+// synctest bubble. It returns what the Client reported and the artifact
+// installed at the end.
+func runFor(t *testing.T, r *repotest.Repo, a []byte, f Fetcher, rc RunConfig, d time.Duration) (*runRecord, []byte) {
+	t.Helper()
+	dir, instDir := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(instDir+"/"+comp, a, 0o644))
+	inst, err := NewDirInstaller(instDir)
+	require.NoError(t, err)
+	defer inst.Close()
+	rec := &runRecord{}
+	start := time.Now()
+	c, err := NewClient(Config{Root: r.Root(), Dir: dir, Installer: inst, Fetcher: f,
+		Events: func(e Event) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			switch e.Kind {
+			case Checking:
+				rec.checks = append(rec.checks, time.Since(start))
+			case Failed:
+				rec.failures = append(rec.failures, e.Err)
+			}
+		}})
+	require.NoError(t, err)
+	defer c.Close()
+	c.jitter = func(n int64) int64 { return n / 2 } // no offset
+	require.NoError(t, c.Register(context.Background(), comp, "v1.0.0", artifact(a)))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx, rc) }()
+	time.Sleep(d)
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+	got, err := os.ReadFile(instDir + "/" + comp)
+	require.NoError(t, err)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec, got
+}
+
 func TestRunSchedule(t *testing.T) {
 	t.Parallel()
 	a, b := content(1, 16<<10), content(2, 16<<10)
@@ -46,54 +96,15 @@ func TestRunSchedule(t *testing.T) {
 	r.AddRelease(comp, "v1.0.0", a)
 	r.AddPatch(comp, "v1.0.0", 1, a, b)
 	r.Commit()
-	dir, instDir := t.TempDir(), t.TempDir()
-	require.NoError(t, os.WriteFile(instDir+"/"+comp, a, 0o644))
-	root := r.Root()
-
 	synctest.Test(t, func(t *testing.T) {
-		inst, err := NewDirInstaller(instDir)
-		require.NoError(t, err)
-		defer inst.Close()
-		var mu sync.Mutex
-		var checks []time.Duration
-		var failures int
-		start := time.Now()
-		c, err := NewClient(Config{Root: root, Dir: dir, Installer: inst,
-			Fetcher: &flakyFetcher{Fetcher: FSFetcher(os.DirFS(r.PublishDir)), n: 4},
-			Events: func(e Event) {
-				mu.Lock()
-				defer mu.Unlock()
-				switch e.Kind {
-				case Checking:
-					checks = append(checks, time.Since(start))
-				case Failed:
-					failures++
-				}
-			}})
-		require.NoError(t, err)
-		defer c.Close()
-		c.jitter = func(n int64) int64 { return n / 2 } // no offset
-		require.NoError(t, c.Register(context.Background(), comp, "v1.0.0", artifact(a)))
-
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() {
-			done <- c.Run(ctx, RunConfig{Interval: time.Hour, MinBackoff: time.Minute, MaxBackoff: 4 * time.Minute})
-		}()
-		time.Sleep(3 * time.Hour)
-		cancel()
-		assert.ErrorIs(t, <-done, context.Canceled)
-
+		f := &flakyFetcher{Fetcher: FSFetcher(os.DirFS(r.PublishDir)), n: 4}
+		rec, got := runFor(t, r, a, f, RunConfig{Interval: time.Hour, MinBackoff: time.Minute, MaxBackoff: 4 * time.Minute}, 3*time.Hour)
 		want := []time.Duration{0, 1, 3, 7, 11, 71, 131} // minutes: backoff 1, 2, 4, 4 (cap), then the interval
-		mu.Lock()
-		defer mu.Unlock()
-		require.GreaterOrEqual(t, len(checks), len(want))
+		require.GreaterOrEqual(t, len(rec.checks), len(want))
 		for i, w := range want {
-			assert.Equal(t, w*time.Minute, checks[i].Round(time.Second), "check %d", i)
+			assert.Equal(t, w*time.Minute, rec.checks[i].Round(time.Second), "check %d", i)
 		}
-		assert.Equal(t, 4, failures)
-		got, err := os.ReadFile(instDir + "/" + comp)
-		require.NoError(t, err)
+		assert.Len(t, rec.failures, 4)
 		assert.Equal(t, b, got, "the patch was installed once the mirror recovered")
 	})
 }
@@ -268,56 +279,17 @@ func TestRunCheckTimeout(t *testing.T) {
 	r.AddRelease(comp, "v1.0.0", a)
 	r.AddPatch(comp, "v1.0.0", 1, a, b)
 	r.Commit()
-	dir, instDir := t.TempDir(), t.TempDir()
-	require.NoError(t, os.WriteFile(instDir+"/"+comp, a, 0o644))
-	root := r.Root()
-
 	synctest.Test(t, func(t *testing.T) {
-		inst, err := NewDirInstaller(instDir)
-		require.NoError(t, err)
-		defer inst.Close()
-		var mu sync.Mutex
-		var checks []time.Duration
-		var failures []error
-		start := time.Now()
 		f := &slowFetcher{RangeFetcher: FSFetcher(os.DirFS(r.PublishDir)).(RangeFetcher)}
-		c, err := NewClient(Config{Root: root, Dir: dir, Installer: inst, Fetcher: f,
-			Events: func(e Event) {
-				mu.Lock()
-				defer mu.Unlock()
-				switch e.Kind {
-				case Checking:
-					checks = append(checks, time.Since(start))
-				case Failed:
-					failures = append(failures, e.Err)
-				}
-			}})
-		require.NoError(t, err)
-		defer c.Close()
-		c.jitter = func(n int64) int64 { return n / 2 } // no offset
-		require.NoError(t, c.Register(context.Background(), comp, "v1.0.0", artifact(a)))
-
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() {
-			done <- c.Run(ctx, RunConfig{Interval: 24 * time.Hour, MinBackoff: time.Minute, CheckTimeout: 30 * time.Minute})
-		}()
-		time.Sleep(2 * time.Hour)
-		cancel()
-		assert.ErrorIs(t, <-done, context.Canceled)
-
-		mu.Lock()
-		defer mu.Unlock()
-		require.Len(t, checks, 2)
-		assert.Equal(t, []time.Duration{0, 31 * time.Minute}, []time.Duration{checks[0], checks[1].Round(time.Second)})
-		require.Len(t, failures, 1)
-		assert.ErrorIs(t, failures[0], ErrCheckTimeout)
-		assert.ErrorIs(t, failures[0], context.DeadlineExceeded)
-		assert.NotErrorIs(t, failures[0], ErrSecurity)
+		rec, got := runFor(t, r, a, f, RunConfig{Interval: 24 * time.Hour, MinBackoff: time.Minute, CheckTimeout: 30 * time.Minute}, 2*time.Hour)
+		require.Len(t, rec.checks, 2)
+		assert.Equal(t, []time.Duration{0, 31 * time.Minute}, []time.Duration{rec.checks[0], rec.checks[1].Round(time.Second)})
+		require.Len(t, rec.failures, 1)
+		assert.ErrorIs(t, rec.failures[0], ErrCheckTimeout)
+		assert.ErrorIs(t, rec.failures[0], context.DeadlineExceeded)
+		assert.NotErrorIs(t, rec.failures[0], ErrSecurity)
 		// 30 minutes hold 25 periods of 70 seconds, each bringing 8 KiB.
 		assert.Equal(t, int64(25*8<<10), f.resumedFrom, "the second check resumes the first one's download")
-		got, err := os.ReadFile(instDir + "/" + comp)
-		require.NoError(t, err)
 		assert.Equal(t, b, got)
 	})
 }

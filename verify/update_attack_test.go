@@ -372,21 +372,7 @@ var attacks = []attack{
 		name:    "Slow retrieval (a mirror that stalls, no deadline from the caller)",
 		defense: "A download must bring at least 4 KiB in every two-minute window until it ends, or it is abandoned (tested on the fake clock of testing/synctest: the mirror sends 100 bytes of the patch and then nothing), and nothing changes.",
 		run: func(t *testing.T, f *fixture, d *device) error {
-			var err error
-			var elapsed time.Duration
-			synctest.Test(t, func(t *testing.T) {
-				client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-				inner, ferr := verify.HTTPFetcher([]string{f.mirror.url()}, client)
-				require.NoError(t, ferr)
-				d.fetcher = stallingFetcher{inner}
-				d.open(f.rootJSON())
-				start := time.Now()
-				_, err = d.c.Update(f.ctx)
-				elapsed = time.Since(start)
-				d.c.Close()
-				d.inst.Close()
-				d.c = nil
-			})
+			elapsed, err := updateOnFakeClock(t, f, d, func(in verify.Fetcher) verify.Fetcher { return stallingFetcher{in} })
 			assert.GreaterOrEqual(t, elapsed, 2*time.Minute, "gave up before the stall timeout")
 			assert.Less(t, elapsed, 10*time.Minute, "waited far longer than the stall timeout")
 			return err
@@ -399,21 +385,7 @@ var attacks = []attack{
 		name:    "Slow retrieval (a mirror that drips bytes)",
 		defense: "The same 4 KiB per two-minute window: a mirror that keeps a download alive with a byte every ten seconds, to hold the device on it forever, is cut off at the end of the first window (on the fake clock of testing/synctest), and nothing changes.",
 		run: func(t *testing.T, f *fixture, d *device) error {
-			var err error
-			var elapsed time.Duration
-			synctest.Test(t, func(t *testing.T) {
-				client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-				inner, ferr := verify.HTTPFetcher([]string{f.mirror.url()}, client)
-				require.NoError(t, ferr)
-				d.fetcher = drippingFetcher{inner}
-				d.open(f.rootJSON())
-				start := time.Now()
-				_, err = d.c.Update(f.ctx)
-				elapsed = time.Since(start)
-				d.c.Close()
-				d.inst.Close()
-				d.c = nil
-			})
+			elapsed, err := updateOnFakeClock(t, f, d, func(in verify.Fetcher) verify.Fetcher { return drippingFetcher{in} })
 			assert.Equal(t, 2*time.Minute, elapsed.Round(time.Second), "not cut off at the end of the first window")
 			return err
 		},
@@ -762,6 +734,26 @@ func TestAttackMatrixDocumented(t *testing.T) {
 			assert.True(t, ok, "row %q: unnamed error %v", a.name, e)
 		}
 	}
+}
+
+// updateOnFakeClock runs one update of d, through wrap applied to an HTTP
+// fetcher of the mirror, on the fake clock of a synctest bubble, and returns
+// its error and how long it took on that clock. The device is closed after.
+func updateOnFakeClock(t *testing.T, f *fixture, d *device, wrap func(verify.Fetcher) verify.Fetcher) (elapsed time.Duration, err error) {
+	synctest.Test(t, func(t *testing.T) {
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		inner, ferr := verify.HTTPFetcher([]string{f.mirror.url()}, client)
+		require.NoError(t, ferr)
+		d.fetcher = wrap(inner)
+		d.open(f.rootJSON())
+		start := time.Now()
+		_, err = d.c.Update(f.ctx)
+		elapsed = time.Since(start)
+		d.c.Close()
+		d.inst.Close()
+		d.c = nil
+	})
+	return elapsed, err
 }
 
 // stallingFetcher serves everything from a mirror, except patches: of those
