@@ -53,6 +53,11 @@ if [[ ${ENGINE:-} == 1 ]]; then
   OURS_APPLY="$bin/deltacli apply {old} {patch} {out}" \
     "$PEERS"
 fi
+if command -v python3 >/dev/null; then
+  for t in patchtrust ${ENGINE:+delta-engine}; do
+    python3 "$root/bench/ratios.py" "$BENCH_OUT/results.tsv" "$t" | tee -a "$BENCH_OUT/results.md"
+  done
+fi
 # The floor under every "diff peak MiB" above: the peak RSS of the same
 # binaries doing nothing but starting (the Go runtime, the pages of code and
 # data their packages' initialisation touches).

@@ -117,3 +117,19 @@ func TestSmallPatches(t *testing.T) {
 	p = roundTrip(t, old, nw)
 	assert.Less(t, len(p), len(nw)/20)
 }
+
+// A result of 1 MiB or more is matched in two halves; when one alignment
+// spans the seam, as in files that differ only in a version string, the
+// patch has a single instruction, as if it had been matched whole.
+func TestSplitSeamCostsNothing(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(9, 9))
+	old := codeLike(r, 3<<20)
+	nw := bytes.Clone(old)
+	copy(nw[1000:], "version 26.3.1")
+	patch := roundTrip(t, old, nw)
+	st, err := Inspect(bytes.NewReader(patch))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), st.Instructions)
+	assert.Less(t, len(patch), 200)
+}

@@ -93,11 +93,11 @@ func diffBytes(dst io.Writer, old, nw []byte) (*Header, error) {
 	idx = newIndex(old)
 	wg.Wait()
 
-	// Match the two halves of a large result in parallel; the seam costs at
-	// most one instruction.
+	// Match the two halves of a result of 1 MiB or more in parallel; the
+	// seam costs at most one instruction.
 	var ctls [2][]ctl
 	mid := len(nw) / 2
-	if len(nw) < 8<<20 {
+	if len(nw) < 1<<20 {
 		mid = len(nw)
 	}
 	wg.Go(func() { ctls[1] = idx.match(nw, mid, len(nw)) })
@@ -109,13 +109,29 @@ func diffBytes(dst io.Writer, old, nw []byte) (*Header, error) {
 	// built, the inputs before the compressor's tables are allocated.
 	idx = nil
 	debug.FreeOSMemory()
-	blocks := buildBlocks(old, nw, append(ctls[0], ctls[1]...))
+	blocks := buildBlocks(old, nw, joinHalves(ctls[0], ctls[1]))
 	old, nw, ctls = nil, nil, [2][]ctl{}
 	debug.FreeOSMemory()
 	if err := encode(dst, h, blocks); err != nil {
 		return nil, err
 	}
 	return h, nil
+}
+
+// joinHalves returns the instructions of two halves of the result matched
+// apart. When the first half ends in the alignment the second starts with
+// (as in files that differ in a few places), the two instructions at the
+// seam become one, so that splitting costs nothing there.
+func joinHalves(a, b []ctl) []ctl {
+	if n := len(a); n > 0 && len(b) > 0 {
+		l, f := &a[n-1], b[0]
+		if l.extra == 0 && l.newPos+l.add == f.newPos && l.oldPos+l.add == f.oldPos {
+			l.add += f.add
+			l.extra = f.extra
+			b = b[1:]
+		}
+	}
+	return append(a, b...)
 }
 
 // Matcher parameters.

@@ -36,7 +36,7 @@
 // tables are allocated (35 MiB for results of 8 MiB or more, 5 MiB below);
 // each time the freed pages are returned to the system, so that the peak
 // is that of the largest phase, not their sum. It matches the two
-// halves of a large result on two goroutines.
+// halves of a result of 1 MiB or more on two goroutines.
 //
 // # Format v1
 //
