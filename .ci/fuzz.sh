@@ -50,19 +50,21 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 # fuzz_one runs one target. Go 1.26's fuzz coordinator can report a bare
-# "context deadline exceeded" failure when -fuzztime expires while a worker is
-# mid-call (golang/go#75804, fixed in Go 1.27): no input failed and none is
-# written. Only that exact signature, with no new file under
-# testdata/fuzz/<target>/, earns one rerun; any other failure, a written input,
-# or a second failure of the rerun fails the run.
+# "context deadline exceeded" failure when a duration -fuzztime expires while
+# a worker is mid-call (golang/go#75804, fixed in Go 1.27): no input failed
+# and none is written. Only that exact signature, with no new file under
+# testdata/fuzz/<target>/, earns a rerun, and the rerun does the same amount
+# of work as a count (-fuzztime Nx, N = the executions the first run
+# reported), which involves no deadline and so cannot meet the race. Any
+# other failure, a written input, or a failure of the rerun fails the run.
 fuzz_one() {
-  local pkg=$1 name=$2 dir log before after status
+  local pkg=$1 name=$2 dir log before after status budget=$FUZZ_TIME n
   dir=$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$name
   log=$(mktemp)
   for attempt in 1 2; do
     before=$(ls "$dir" 2>/dev/null | sort || true)
     set +e
-    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZ_TIME" -timeout "$timeout" "$pkg" 2>&1 | tee "$log"
+    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$budget" -timeout "$timeout" "$pkg" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
     set -e
     [ "$status" -eq 0 ] && { rm -f "$log"; return 0; }
@@ -71,7 +73,9 @@ fuzz_one() {
       [ "$(grep -c -- '^--- FAIL' "$log")" -eq 1 ] &&
       grep -A1 -- "^--- FAIL: $name " "$log" | tail -n 1 | grep -Eq '^[[:space:]]+context deadline exceeded$' &&
       ! grep -Eq 'Failing input written|panic:' "$log"; then
-      printf 'fuzz: %s stopped with the coordinator shutdown race (golang/go#75804), no input written; rerunning once\n' "$name"
+      n=$(grep -oE 'execs: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)
+      if [ -n "$n" ] && [ "$n" -gt 0 ]; then budget=${n}x; fi
+      printf 'fuzz: %s stopped with the coordinator shutdown race (golang/go#75804), no input written; rerunning for %s\n' "$name" "$budget"
       continue
     fi
     rm -f "$log"
