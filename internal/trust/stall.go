@@ -71,7 +71,7 @@ type stallReader struct {
 
 	mu     sync.Mutex
 	t      *time.Timer
-	closed bool
+	closed bool // the stream ended or was closed: no more windows
 }
 
 // tick ends a window.
@@ -90,6 +90,11 @@ func (r *stallReader) tick() {
 func (r *stallReader) Read(p []byte) (int, error) {
 	n, err := r.rc.Read(p)
 	r.n.Add(int64(n))
+	if err == io.EOF {
+		// The download is complete: however long the caller takes to
+		// close the stream, there is nothing left to guard.
+		r.stop()
+	}
 	if err != nil && err != io.EOF {
 		if cause := context.Cause(r.ctx); errors.Is(cause, ErrStalled) && !errors.Is(err, ErrStalled) {
 			err = fmt.Errorf("%w: %w", cause, err)
@@ -98,11 +103,16 @@ func (r *stallReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *stallReader) Close() error {
+// stop ends the windows.
+func (r *stallReader) stop() {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.closed = true
 	r.t.Stop()
-	r.mu.Unlock()
+}
+
+func (r *stallReader) Close() error {
+	r.stop()
 	r.cancel(nil)
 	return r.rc.Close()
 }

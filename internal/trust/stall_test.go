@@ -155,3 +155,23 @@ func (s *slowReader) Read(p []byte) (int, error) {
 	s.pending -= n
 	return n, nil
 }
+
+// A stream read to its end is no longer guarded, however long the caller
+// takes to close it.
+func TestGuardedFetchEndsAtEOF(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var gctx context.Context
+		rc, err := GuardedFetch(context.Background(), time.Minute, 100, func(ctx context.Context) (io.ReadCloser, error) {
+			gctx = ctx
+			return io.NopCloser(strings.NewReader("short")), nil
+		})
+		require.NoError(t, err)
+		b, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		assert.Equal(t, "short", string(b))
+		time.Sleep(10 * time.Minute)
+		assert.NoError(t, gctx.Err(), "no window ended after the end of the stream")
+		require.NoError(t, rc.Close())
+	})
+}
