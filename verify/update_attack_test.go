@@ -538,7 +538,7 @@ var attacks = []attack{
 	},
 	{
 		name:    "Tampered state file",
-		defense: "The state file carries a type, a sequence number and a SHA-256 of its body; any change is detected and the client fails closed (it never resets its floors by itself).",
+		defense: "The state file carries a type, a sequence number and a SHA-256 of its body: a change that does not recompute the checksum (corruption, a partial edit) is detected and the client fails closed, never resetting its floors by itself. The checksum is not a MAC: the state directory must be writable only by the updater.",
 		attack: func(t *testing.T, f *fixture, d *device) {
 			p := filepath.Join(d.stateDir, "state.json")
 			b, err := os.ReadFile(p)
