@@ -32,11 +32,10 @@ var ErrStalled = errors.New("download stalled")
 func GuardedFetch(ctx context.Context, window time.Duration, minBytes int64, fetch func(context.Context) (io.ReadCloser, error)) (io.ReadCloser, error) {
 	gctx, cancel := context.WithCancelCause(ctx)
 	r := &stallReader{ctx: gctx, cancel: cancel}
-	var t *time.Timer
 	stall := func(n int64) {
 		cancel(fmt.Errorf("%w: %d bytes in %v, fewer than %d", ErrStalled, n, window, minBytes))
 	}
-	t = time.AfterFunc(window, func() { stall(0) })
+	t := time.AfterFunc(window, func() { stall(0) })
 	rc, err := fetch(gctx)
 	if err != nil {
 		t.Stop()
