@@ -308,7 +308,6 @@ func (c *Client) Update(ctx context.Context) ([]Action, error) {
 	defer s.end()
 	done, err := s.update(ctx, "", false)
 	if err != nil {
-		err = withCause(ctx, err)
 		c.fail("", err)
 	}
 	return done, err

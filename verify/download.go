@@ -37,6 +37,8 @@ func (v *view) remotePath(t target) string {
 // download is resumed from where it stopped if the mirror supports ranges.
 // Each mirror is tried in turn when one serves bytes that fail verification.
 func (c *Client) download(ctx context.Context, v *view, t target, comp string, a *Action) (*os.File, error) {
+	ctx, cancel := fetchContext(ctx)
+	defer cancel()
 	name := stagingDir + "/" + hex.EncodeToString(t.sha256[:])
 	if f, err := c.root.Open(name); err == nil {
 		if ok, err := hasHash(f, t.length, t.sha256); err == nil && ok {
@@ -68,7 +70,7 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 			break
 		}
 	}
-	return nil, errors.Join(errs...)
+	return nil, withCause(ctx, errors.Join(errs...))
 }
 
 func (c *Client) downloadFrom(ctx context.Context, f Fetcher, remote, name string, t target, comp string, a *Action) (resumed bool, err error) {

@@ -56,14 +56,17 @@ type trusted = trust.Cycle
 
 // refreshOnce runs one update cycle against one mirror.
 func (c *Client) refreshOnce(ctx context.Context, f Fetcher, rootBytes []byte, refTime time.Time, components []string) (*trusted, error) {
+	ctx, cancel := fetchContext(ctx)
+	defer cancel()
 	t, err := trust.Refresh(ctx, trust.Config{Fetcher: f, Prefix: "metadata/", Root: rootBytes,
 		Dir: filepath.Join(c.dirPath, metadataDir), Store: c.root, RefTime: refTime})
 	if err != nil {
-		return t, translate(err)
+		return t, withCause(ctx, translate(err))
 	}
+	// Loading a bin fetches it: done here, under the same deadline.
 	for _, comp := range components {
 		if _, err := c.loadBin(t.U, comp); err != nil {
-			return t, err
+			return t, withCause(ctx, err)
 		}
 	}
 	return t, nil

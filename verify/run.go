@@ -18,17 +18,37 @@ type RunConfig struct {
 	// MinBackoff is the wait after a first failure, doubled after each
 	// further failure up to MaxBackoff; defaults 1m and Interval.
 	MinBackoff, MaxBackoff time.Duration
-	// CheckTimeout is the longest one check may take; default 1h. A check
-	// cut short fails with ErrCheckTimeout and keeps its partial downloads,
-	// which the next check (after MinBackoff) resumes: a slow link still
-	// gets its update, and a mirror feeding bytes just fast enough to pass
-	// the stall guard cannot hold the scheduler on one check forever.
+	// CheckTimeout is the longest one check may spend fetching metadata
+	// and targets; default 1h. A check whose fetching runs out of time
+	// fails with ErrCheckTimeout and keeps its partial downloads, which the
+	// next check (after MinBackoff) resumes: a slow link still gets its
+	// update, and a mirror feeding bytes just fast enough to pass the stall
+	// guard cannot hold the scheduler on one check forever. Local work
+	// (apply, install, the health check) is not cut short: a health check
+	// interrupted by a deadline would say nothing about the patch.
 	CheckTimeout time.Duration
 }
 
-// ErrCheckTimeout is the cause of a check that Run cut short after
-// RunConfig.CheckTimeout.
+// ErrCheckTimeout is the cause of a check whose fetching Run cut short
+// after RunConfig.CheckTimeout.
 var ErrCheckTimeout = errors.New("verify: check timed out")
+
+type fetchDeadlineKey struct{}
+
+// withFetchDeadline returns ctx carrying d as the deadline of the fetching
+// done on its behalf.
+func withFetchDeadline(ctx context.Context, d time.Time) context.Context {
+	return context.WithValue(ctx, fetchDeadlineKey{}, d)
+}
+
+// fetchContext returns ctx bounded by the fetch deadline that Run put in
+// it, if any, with cause ErrCheckTimeout.
+func fetchContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Value(fetchDeadlineKey{}).(time.Time); ok {
+		return context.WithDeadlineCause(ctx, d, ErrCheckTimeout)
+	}
+	return ctx, func() {}
+}
 
 func (rc RunConfig) withDefaults() RunConfig {
 	if rc.Interval <= 0 {
@@ -52,16 +72,14 @@ func (rc RunConfig) withDefaults() RunConfig {
 
 // Run checks for updates in the background until ctx is done: once at
 // start, then every interval with random jitter, backing off exponentially
-// (with a cap) while checks fail. Each check is given at most
-// RunConfig.CheckTimeout. Failures are reported through the
+// (with a cap) while checks fail. Each check may spend at most
+// RunConfig.CheckTimeout fetching. Failures are reported through the
 // Logger and Events; Run returns only ctx's error.
 func (c *Client) Run(ctx context.Context, rc RunConfig) error {
 	rc = rc.withDefaults()
 	failures := 0
 	for {
-		cctx, cancel := context.WithTimeoutCause(ctx, rc.CheckTimeout, ErrCheckTimeout)
-		_, err := c.Update(cctx)
-		cancel()
+		_, err := c.Update(withFetchDeadline(ctx, time.Now().Add(rc.CheckTimeout)))
 		if err != nil && ctx.Err() == nil {
 			failures++
 		} else {

@@ -51,7 +51,7 @@ type runRecord struct {
 // fetcher f and no jitter, for d of the fake clock; call it inside a
 // synctest bubble. It returns what the Client reported and the artifact
 // installed at the end.
-func runFor(t *testing.T, r *repotest.Repo, a []byte, f Fetcher, rc RunConfig, d time.Duration) (*runRecord, []byte) {
+func runFor(t *testing.T, r *repotest.Repo, a []byte, f Fetcher, health func(context.Context, string) error, rc RunConfig, d time.Duration) (*runRecord, []byte) {
 	t.Helper()
 	dir, instDir := t.TempDir(), t.TempDir()
 	require.NoError(t, os.WriteFile(instDir+"/"+comp, a, 0o644))
@@ -60,7 +60,7 @@ func runFor(t *testing.T, r *repotest.Repo, a []byte, f Fetcher, rc RunConfig, d
 	defer inst.Close()
 	rec := &runRecord{}
 	start := time.Now()
-	c, err := NewClient(Config{Root: r.Root(), Dir: dir, Installer: inst, Fetcher: f,
+	c, err := NewClient(Config{Root: r.Root(), Dir: dir, Installer: inst, Fetcher: f, HealthCheck: health,
 		Events: func(e Event) {
 			rec.mu.Lock()
 			defer rec.mu.Unlock()
@@ -98,7 +98,7 @@ func TestRunSchedule(t *testing.T) {
 	r.Commit()
 	synctest.Test(t, func(t *testing.T) {
 		f := &flakyFetcher{Fetcher: FSFetcher(os.DirFS(r.PublishDir)), n: 4}
-		rec, got := runFor(t, r, a, f, RunConfig{Interval: time.Hour, MinBackoff: time.Minute, MaxBackoff: 4 * time.Minute}, 3*time.Hour)
+		rec, got := runFor(t, r, a, f, nil, RunConfig{Interval: time.Hour, MinBackoff: time.Minute, MaxBackoff: 4 * time.Minute}, 3*time.Hour)
 		want := []time.Duration{0, 1, 3, 7, 11, 71, 131} // minutes: backoff 1, 2, 4, 4 (cap), then the interval
 		require.GreaterOrEqual(t, len(rec.checks), len(want))
 		for i, w := range want {
@@ -281,7 +281,7 @@ func TestRunCheckTimeout(t *testing.T) {
 	r.Commit()
 	synctest.Test(t, func(t *testing.T) {
 		f := &slowFetcher{RangeFetcher: FSFetcher(os.DirFS(r.PublishDir)).(RangeFetcher)}
-		rec, got := runFor(t, r, a, f, RunConfig{Interval: 24 * time.Hour, MinBackoff: time.Minute, CheckTimeout: 30 * time.Minute}, 2*time.Hour)
+		rec, got := runFor(t, r, a, f, nil, RunConfig{Interval: 24 * time.Hour, MinBackoff: time.Minute, CheckTimeout: 30 * time.Minute}, 2*time.Hour)
 		require.Len(t, rec.checks, 2)
 		assert.Equal(t, []time.Duration{0, 31 * time.Minute}, []time.Duration{rec.checks[0], rec.checks[1].Round(time.Second)})
 		require.Len(t, rec.failures, 1)
@@ -290,6 +290,38 @@ func TestRunCheckTimeout(t *testing.T) {
 		assert.NotErrorIs(t, rec.failures[0], ErrSecurity)
 		// 30 minutes hold 25 periods of 70 seconds, each bringing 8 KiB.
 		assert.Equal(t, int64(25*8<<10), f.resumedFrom, "the second check resumes the first one's download")
+		assert.Equal(t, b, got)
+	})
+}
+
+// CheckTimeout bounds fetching only: a slow download that ends just before
+// it leaves the health check all the time it needs, and a healthy patch is
+// installed, not reverted and marked bad because a deadline cut its check.
+func TestRunCheckTimeoutSparesTheHealthCheck(t *testing.T) {
+	t.Parallel()
+	a, b := content(1, 64<<10), make([]byte, 64<<10)
+	rand.NewChaCha8([32]byte{7}).Read(b)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	synctest.Test(t, func(t *testing.T) {
+		f := &slowFetcher{RangeFetcher: FSFetcher(os.DirFS(r.PublishDir)).(RangeFetcher)}
+		var checks []error
+		health := func(ctx context.Context, _ string) error {
+			var err error
+			select { // the service takes 5 minutes to come up, healthy
+			case <-time.After(5 * time.Minute):
+			case <-ctx.Done():
+				err = context.Cause(ctx)
+			}
+			checks = append(checks, err)
+			return err
+		}
+		// The download takes about 9 minutes at 8 KiB every 70 seconds.
+		rec, got := runFor(t, r, a, f, health, RunConfig{Interval: 24 * time.Hour, MinBackoff: time.Minute, CheckTimeout: 12 * time.Minute}, 2*time.Hour)
+		assert.Equal(t, []error{nil}, checks)
+		assert.Empty(t, rec.failures)
 		assert.Equal(t, b, got)
 	})
 }
