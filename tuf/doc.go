@@ -22,10 +22,11 @@
 // A [Repository] lives in a local directory: metadata files and target
 // contents under content-addressed names, and one manifest, replaced
 // atomically, that is the commit point of every change. A command that fails
-// leaves the directory exactly as it was. Changes are serialized by a lock
-// file in the directory: when two processes change it at once, the second
-// finds the manifest changed under it and fails with [ErrConflict] without
-// writing anything, to be run again. Changed roles are staged: they get
+// leaves the directory exactly as it was. Changes and publications are
+// serialized by a lock file in the directory: when two processes use it at
+// once, the second finds the manifest changed under it and fails with
+// [ErrConflict] without writing or uploading anything, to be run again.
+// [Open] takes no lock and loads whichever version it finds. Changed roles are staged: they get
 // a new version with a fresh expiry, and wait for signatures. Several key
 // holders can sign in turn on different machines by passing a copy of the
 // directory along; [Repository.Publish] refuses any role below its

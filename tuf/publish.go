@@ -159,9 +159,13 @@ func validPublishPath(name string) bool {
 // after a failure is safe: files are named by version or content, and
 // timestamp.json, the only file clients read first, is written last.
 func (r *Repository) Publish(ctx context.Context, dst Publisher) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+	// Under the lock, after checking the manifest: a Repository that
+	// another process has changed since it was opened must not upload its
+	// older timestamp over a newer one.
+	return r.locked(ctx, func() error { return r.publish(ctx, dst) })
+}
+
+func (r *Repository) publish(ctx context.Context, dst Publisher) error {
 	now := r.now()
 	var unsigned, expired []string
 	for name, st := range r.man.Roles {
@@ -274,7 +278,7 @@ func (r *Repository) Publish(ctx context.Context, dst Publisher) error {
 	}
 
 	// Record the publication: the staged versions are final now.
-	return r.update(ctx, func() error {
+	return r.change(ctx, func() error {
 		for name, st := range r.man.Roles {
 			st.Staged = false
 			r.man.Roles[name] = st

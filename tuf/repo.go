@@ -327,11 +327,18 @@ func Open(dir string) (*Repository, error) {
 		return nil, fmt.Errorf("tuf: open repository: %w", err)
 	}
 	r := &Repository{dir: dir, fs: fsys, now: time.Now}
-	if err := r.load(); err != nil {
-		fsys.Close()
-		return nil, err
+	// Open takes no lock (a working directory may be read-only): when
+	// another process commits while it loads, it loads the new version.
+	for attempt := 1; ; attempt++ {
+		err = r.load()
+		if err == nil {
+			return r, nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt == 5 {
+			fsys.Close()
+			return nil, err
+		}
 	}
-	return r, nil
 }
 
 // Close releases the working directory.
@@ -435,7 +442,7 @@ func (r *Repository) load() error {
 		seen[st.Hash] = true
 		if _, err := r.fs.Stat(path.Join(metaDir, st.Hash+".json")); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return tampered("metadata file of %s is missing", trunc(name))
+				return r.missing("metadata file of %s is missing", trunc(name))
 			}
 			return fmt.Errorf("tuf: %w", err)
 		}
@@ -594,7 +601,7 @@ func (r *Repository) readMetaFile(h string) ([]byte, error) {
 	f, err := r.fs.Open(path.Join(metaDir, h+".json"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, tampered("metadata file %s.json is missing", shortID(h))
+			return nil, r.missing("metadata file %s.json is missing", shortID(h))
 		}
 		return nil, fmt.Errorf("tuf: %w", err)
 	}
@@ -828,12 +835,18 @@ func (r *Repository) syncSnapshot() {
 // update runs f and commits its changes, or restores the state of the
 // working directory if f or the commit fails.
 //
-// Every change holds the working directory's lock from before it checks
-// that the manifest is the one this Repository read until after it wrote
-// the new one, so that two processes changing one working directory are
-// serialized: the second one to take the lock finds the manifest changed
-// and fails with ErrConflict before writing anything.
+// Every change (and every Publish) holds the working directory's lock from
+// before it checks that the manifest is the one this Repository read until
+// after it wrote the new one, so that two processes using one working
+// directory are serialized: the second one to take the lock finds the
+// manifest changed and fails with ErrConflict before writing anything.
 func (r *Repository) update(ctx context.Context, f func() error) error {
+	return r.locked(ctx, func() error { return r.change(ctx, f) })
+}
+
+// locked runs f holding the working directory's lock, once it has checked
+// that the manifest is still the one this Repository read.
+func (r *Repository) locked(ctx context.Context, f func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -845,8 +858,14 @@ func (r *Repository) update(ctx context.Context, f func() error) error {
 	if err := r.checkManifest(); err != nil {
 		return err
 	}
+	return f()
+}
+
+// change runs f and commits its changes, or restores the state of the
+// working directory if f or the commit fails; the caller holds the lock.
+func (r *Repository) change(ctx context.Context, f func() error) error {
 	r.dirty, r.newObjects, r.oldObjects = map[string]bool{}, nil, nil
-	err = f()
+	err := f()
 	if err == nil {
 		r.syncSnapshot()
 		err = r.commit(ctx)
@@ -947,6 +966,17 @@ func (r *Repository) writeManifest() error {
 	}
 	r.manRaw = data
 	return nil
+}
+
+// missing reports a file the manifest refers to that is not there: a
+// concurrent change (ErrConflict) if the manifest changed since this
+// Repository read it, since a commit removes the files it replaced;
+// tampering otherwise.
+func (r *Repository) missing(format string, args ...any) error {
+	if err := r.checkManifest(); errors.Is(err, ErrConflict) {
+		return err
+	}
+	return tampered(format, args...)
 }
 
 // checkManifest fails with ErrConflict if the manifest is not the one this

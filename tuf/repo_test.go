@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -525,8 +526,6 @@ func TestAddFillsDescriptions(t *testing.T) {
 	assert.Equal(t, p, tr.Patch("modem", "v1.0.0", 1))
 }
 
-// TestConcurrentChangeIsRefused opens one working directory twice; the
-// second writer must not overwrite the first one's commit.
 // Processes that change one working directory at once are serialized by its
 // lock: of several that opened the same version, exactly one commits, the
 // others fail with ErrConflict having written nothing, and no object is
@@ -580,6 +579,8 @@ func TestConcurrentChangesAreSerialized(t *testing.T) {
 	}
 }
 
+// TestConcurrentChangeIsRefused opens one working directory twice; the
+// second writer must not overwrite the first one's commit.
 func TestConcurrentChangeIsRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -600,4 +601,73 @@ func TestConcurrentChangeIsRefused(t *testing.T) {
 	rels, err := other.Releases("")
 	require.NoError(t, err)
 	assert.Len(t, rels, 2)
+}
+
+// A Repository opened before another process changed and published the
+// working directory must not publish its older state: Publish checks the
+// manifest under the lock before it uploads anything.
+func TestStalePublishIsRefused(t *testing.T) {
+	t.Parallel()
+	tr := repotest.New(t, repotest.Config{BinBits: 1})
+	tr.AddRelease("modem", "v1.0.0", baseV1)
+	tr.Sign()
+	stale, err := tuf.Open(tr.Dir)
+	require.NoError(t, err)
+	defer stale.Close()
+	tr.Publish()
+	tr.RefreshTimestamp() // a newer timestamp on the mirror
+	before := hashTree(t, tr.PublishDir)
+	dst, err := tuf.DirPublisher(tr.PublishDir)
+	require.NoError(t, err)
+	err = stale.Publish(context.Background(), dst)
+	require.ErrorIs(t, err, tuf.ErrConflict)
+	assert.Equal(t, before, hashTree(t, tr.PublishDir), "the mirror is unchanged")
+}
+
+// Open takes no lock: while another process commits (and removes the files
+// its commit replaced), Open loads one version or the next, and a stale
+// Repository reading a removed file reports ErrConflict, never tampering.
+func TestOpenWhileAnotherProcessCommits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{BinBits: 1})
+	tr.AddRelease("modem", "v1.0.0", baseV1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 150 {
+			r, err := tuf.Open(tr.Dir)
+			if !assert.NoError(t, err) {
+				return
+			}
+			err = r.AddRelease(ctx, &tuf.Release{Component: "c", Version: fmt.Sprintf("v1.0.%d", i)},
+				bytes.NewReader(append(bytes.Clone(baseV1), byte(i))))
+			r.Close()
+			if !assert.NoError(t, err) {
+				return
+			}
+		}
+	}()
+	opens := 0
+	var bad error
+	for bad == nil {
+		select {
+		case <-done:
+			assert.Positive(t, opens)
+			return
+		default:
+		}
+		r, err := tuf.Open(tr.Dir)
+		if err != nil {
+			bad = fmt.Errorf("open: %w", err)
+			break
+		}
+		opens++
+		if _, err = r.Releases(""); err != nil && (!errors.Is(err, tuf.ErrConflict) || errors.Is(err, tuf.ErrSecurity)) {
+			bad = fmt.Errorf("releases: %w", err)
+		}
+		r.Close()
+	}
+	<-done
+	t.Fatal(bad)
 }
