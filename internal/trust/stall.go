@@ -75,15 +75,16 @@ type stallReader struct {
 
 // tick ends a window.
 func (r *stallReader) tick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
 	if n := r.n.Swap(0); n < r.min {
 		r.stall(n)
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.closed {
-		r.t.Reset(r.window)
-	}
+	r.t.Reset(r.window)
 }
 
 func (r *stallReader) Read(p []byte) (int, error) {
