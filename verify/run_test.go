@@ -268,17 +268,24 @@ func (s *paced) Read(p []byte) (int, error) {
 
 func (s *paced) Close() error { return s.r.Close() }
 
+// unlikePatchRepo publishes release a of n bytes and a patch to a result b
+// unlike it, so that the patch is about as large as the result: a download
+// long enough to be paced.
+func unlikePatchRepo(t *testing.T, n int) (r *repotest.Repo, a, b []byte) {
+	a, b = content(1, n), make([]byte, n)
+	rand.NewChaCha8([32]byte{7}).Read(b)
+	r = repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.Commit()
+	return r, a, b
+}
+
 // A check that takes longer than CheckTimeout is cut short and reported;
 // the next one resumes its download and installs.
 func TestRunCheckTimeout(t *testing.T) {
 	t.Parallel()
-	// A result unlike its base: the patch is about as large as the result.
-	a, b := content(1, 1<<20), make([]byte, 1<<20)
-	rand.NewChaCha8([32]byte{7}).Read(b)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, b := unlikePatchRepo(t, 1<<20)
 	synctest.Test(t, func(t *testing.T) {
 		f := &slowFetcher{RangeFetcher: FSFetcher(os.DirFS(r.PublishDir)).(RangeFetcher)}
 		rec, got := runFor(t, r, a, f, nil, RunConfig{Interval: 24 * time.Hour, MinBackoff: time.Minute, CheckTimeout: 30 * time.Minute}, 2*time.Hour)
@@ -299,12 +306,7 @@ func TestRunCheckTimeout(t *testing.T) {
 // installed, not reverted and marked bad because a deadline cut its check.
 func TestRunCheckTimeoutSparesTheHealthCheck(t *testing.T) {
 	t.Parallel()
-	a, b := content(1, 64<<10), make([]byte, 64<<10)
-	rand.NewChaCha8([32]byte{7}).Read(b)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, b := unlikePatchRepo(t, 64<<10)
 	synctest.Test(t, func(t *testing.T) {
 		f := &slowFetcher{RangeFetcher: FSFetcher(os.DirFS(r.PublishDir)).(RangeFetcher)}
 		var checks []error
