@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -93,26 +92,19 @@ func (d *dirPublisher) Put(ctx context.Context, name string, r io.Reader) error 
 	return atomicfile.WriteFile(root, name, r, 0o644)
 }
 
-var tmpSeq atomic.Uint64
-
 // writeUnsynced replaces name inside root by renaming a complete temporary
 // file over it, without syncing.
 func writeUnsynced(root *os.Root, name string, r io.Reader) error {
-	tmp := path.Join(path.Dir(name), fmt.Sprintf(".tmp-%s-%d-%d", path.Base(name), os.Getpid(), tmpSeq.Add(1)))
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := atomicfile.Create(root, name, 0o644)
 	if err != nil {
 		return fmt.Errorf("tuf: %w", err)
 	}
-	_, err = io.Copy(f, r)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = root.Rename(tmp, name)
-	}
-	if err != nil {
-		root.Remove(tmp)
+	defer f.Abort()
+	if _, err := io.Copy(f, r); err != nil {
 		return fmt.Errorf("tuf: write %s: %w", name, err)
+	}
+	if err := f.Place(); err != nil {
+		return fmt.Errorf("tuf: %w", err)
 	}
 	return nil
 }

@@ -102,6 +102,28 @@ func (f *File) Commit() error {
 	return SyncDir(f.root, f.dir)
 }
 
+// Place closes the file and renames it over its destination without
+// syncing either: the replacement is atomic for readers but not durable.
+// It is for callers that write many files and sync them together later
+// (with [SyncDir] for their directories) before anything refers to them.
+func (f *File) Place() error {
+	if f.done {
+		return errors.New("atomicfile: already committed or aborted")
+	}
+	f.done = true
+	if err := f.File.Close(); err != nil {
+		f.root.Remove(f.tmp)
+		return fmt.Errorf("atomicfile: close %s: %w", f.name, err)
+	}
+	failpoint.Hit("rename", f.name)
+	if err := f.root.Rename(f.tmp, f.name); err != nil {
+		f.root.Remove(f.tmp)
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	failpoint.Hit("renamed", f.name)
+	return nil
+}
+
 // Abort discards the pending file. It is a no-op after Commit or Abort.
 func (f *File) Abort() {
 	if f.done {
