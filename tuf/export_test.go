@@ -28,3 +28,12 @@ func BinBits(r *Repository) int { return r.man.BinBits }
 func componentRole(r *Repository, component string) string {
 	return layout.ComponentRole(component, r.man.BinBits)
 }
+
+// Pending returns how many files a directory publisher has put but not
+// synced.
+func Pending(p Publisher) int {
+	d := p.(*dirPublisher)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.pending)
+}

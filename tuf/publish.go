@@ -25,8 +25,18 @@ type Publisher interface {
 	// Put stores the content read from r at path (slash-separated, relative
 	// to the repository root, such as "metadata/timestamp.json"). Readers of
 	// path must see the old or the new content, never a mix. Put must
-	// replace an existing file.
+	// replace an existing file. If the Publisher also has a method
+	// Sync(ctx context.Context) error, Publish calls it after its last Put
+	// and before it records the publication.
 	Put(ctx context.Context, path string, r io.Reader) error
+}
+
+// A syncer is a Publisher whose Puts may not be durable yet. Publish calls
+// Sync after its last Put, before it records what the mirror holds: a mirror
+// recorded as up to date must have its files on disk, or a later
+// incremental Publish would never send them again.
+type syncer interface {
+	Sync(ctx context.Context) error
 }
 
 // DirPublisher returns a Publisher that writes under dir, which must exist,
@@ -58,6 +68,7 @@ func (d *dirPublisher) String() string { return "file://" + filepath.ToSlash(d.d
 // Put writes name atomically. Files are renamed into place without waiting
 // for the disk; before timestamp.json, which makes them reachable, every
 // pending file is synced, and timestamp.json itself is written durably.
+// Sync syncs what a publication without a new timestamp left pending.
 func (d *dirPublisher) Put(ctx context.Context, name string, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -85,11 +96,31 @@ func (d *dirPublisher) Put(ctx context.Context, name string, r io.Reader) error 
 		d.pending = append(d.pending, name)
 		return nil
 	}
+	if err := d.syncLocked(root); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(root, name, r, 0o644)
+}
+
+// Sync makes every file put so far durable (Publish calls it last, for a
+// publication without a new timestamp, such as a root rotation).
+func (d *dirPublisher) Sync(ctx context.Context) error {
+	root, err := os.OpenRoot(d.dir)
+	if err != nil {
+		return fmt.Errorf("tuf: %w", err)
+	}
+	defer root.Close()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.syncLocked(root)
+}
+
+func (d *dirPublisher) syncLocked(root *os.Root) error {
 	if err := syncPending(root, d.pending); err != nil {
 		return fmt.Errorf("tuf: sync published files: %w", err)
 	}
 	d.pending = nil
-	return atomicfile.WriteFile(root, name, r, 0o644)
+	return nil
 }
 
 // writeUnsynced replaces name inside root by renaming a complete temporary
@@ -269,6 +300,11 @@ func (r *Repository) publish(ctx context.Context, dst Publisher) error {
 		}
 	}
 
+	if s, ok := dst.(syncer); ok {
+		if err := s.Sync(ctx); err != nil {
+			return err
+		}
+	}
 	// Record the publication: the staged versions are final now.
 	return r.change(ctx, func() error {
 		for name, st := range r.man.Roles {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -106,4 +108,32 @@ func TestPublishRetryAfterFailure(t *testing.T) {
 		require.NoError(t, tr.Repo.Publish(ctx, dst))
 		assert.Equal(t, full.files, rec.files)
 	}
+}
+
+// A publication that brings no new timestamp (a root rotation) still leaves
+// the directory publisher's files synced before Publish records them as
+// published: a later incremental Publish would never send them again.
+func TestPublishSyncsWithoutATimestamp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{BinBits: 1})
+	tr.AddRelease("modem", "v1.0.0", baseV1)
+	tr.Commit()
+	dst, err := tuf.DirPublisher(tr.PublishDir) // the mirror repotest publishes to
+	require.NoError(t, err)
+	s := repotest.NewSigner(t)
+	require.NoError(t, tr.Repo.SetKeys(ctx, tuf.RoleRoot, tuf.Keys{Keys: []*tuf.PublicKey{s.Public()}}))
+	require.NoError(t, tr.Repo.Sign(ctx, tr.Signer(tuf.RoleRoot), s))
+	before := hashTree(t, tr.PublishDir)
+	require.NoError(t, tr.Repo.Publish(ctx, dst))
+	after := hashTree(t, tr.PublishDir)
+	changed := []string{}
+	for p, h := range after {
+		if before[p] != h {
+			changed = append(changed, p)
+		}
+	}
+	sort.Strings(changed)
+	assert.Equal(t, []string{filepath.Join("metadata", "2.root.json"), filepath.Join("metadata", "root.json")}, changed, "a root-only publication")
+	assert.Zero(t, tuf.Pending(dst), "every file put is synced")
 }
