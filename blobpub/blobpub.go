@@ -17,11 +17,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 
 	"gocloud.dev/blob"
 
+	"github.com/patchtrust/patchtrust/internal/layout"
 	"github.com/patchtrust/patchtrust/tuf"
 )
 
@@ -71,7 +71,7 @@ func (p *Publisher) Close() error {
 // Put writes the content of r to path under the prefix. The object appears
 // only if every byte was written.
 func (p *Publisher) Put(ctx context.Context, name string, r io.Reader) error {
-	if name == "" || path.Clean(name) != name || path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
+	if !layout.ValidPublishPath(name) {
 		return fmt.Errorf("blobpub: invalid path %q", name)
 	}
 	opts := &blob.WriterOptions{ContentType: "application/octet-stream", CacheControl: "public, max-age=31536000, immutable"}

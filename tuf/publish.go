@@ -18,6 +18,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/patchtrust/patchtrust/internal/atomicfile"
+	"github.com/patchtrust/patchtrust/internal/layout"
 )
 
 // A Publisher stores repository files at a mirror.
@@ -73,7 +74,7 @@ func (d *dirPublisher) Put(ctx context.Context, name string, r io.Reader) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validPublishPath(name) {
+	if !layout.ValidPublishPath(name) {
 		return fmt.Errorf("tuf: invalid publish path %q", trunc(name))
 	}
 	root, err := os.OpenRoot(d.dir)
@@ -161,12 +162,6 @@ func syncFiles(root *os.Root, names []string) error {
 		}
 	}
 	return nil
-}
-
-// validPublishPath reports whether name is a clean, relative, slash-separated path.
-func validPublishPath(name string) bool {
-	return name != "" && path.Clean(name) == name && !path.IsAbs(name) &&
-		name != ".." && !strings.HasPrefix(name, "../") && !strings.Contains(name, "\\")
 }
 
 // Publish uploads the repository to the mirror dst in the order that keeps

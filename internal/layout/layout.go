@@ -13,8 +13,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"golang.org/x/mod/semver"
 )
@@ -100,4 +102,12 @@ func trunc(s string) string {
 		return s[:80] + "…"
 	}
 	return s
+}
+
+// ValidPublishPath reports whether name is a path a publisher may write: a
+// clean, relative, slash-separated path that stays under the mirror's root
+// (no "..", no backslash).
+func ValidPublishPath(name string) bool {
+	return name != "" && path.Clean(name) == name && !path.IsAbs(name) &&
+		name != ".." && !strings.HasPrefix(name, "../") && !strings.Contains(name, "\\")
 }
