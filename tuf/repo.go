@@ -101,6 +101,7 @@ type Repository struct {
 	dirty      map[string]bool // roles whose files must be rewritten
 	newObjects []string        // object files created, removed if the operation fails
 	oldObjects []string        // object files to remove once the operation commits
+	cleaned    bool            // crash leftovers removed, under the lock
 
 	now func() time.Time
 }
@@ -857,6 +858,16 @@ func (r *Repository) locked(ctx context.Context, f func() error) error {
 	defer lk.Release()
 	if err := r.checkManifest(); err != nil {
 		return err
+	}
+	if !r.cleaned {
+		// Temporary files left by a writer that crashed: only a holder of
+		// the lock may remove them, another process may be writing its own.
+		for _, d := range []string{metaDir, objectsDir} {
+			if err := atomicfile.Cleanup(r.fs, d); err != nil {
+				return fmt.Errorf("tuf: %w", err)
+			}
+		}
+		r.cleaned = true
 	}
 	return f()
 }

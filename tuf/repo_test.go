@@ -671,3 +671,22 @@ func TestOpenWhileAnotherProcessCommits(t *testing.T) {
 	<-done
 	t.Fatal(bad)
 }
+
+// Temporary files a crashed writer left in the working directory are
+// removed by the next change, which holds the lock.
+func TestChangeRemovesCrashLeftovers(t *testing.T) {
+	t.Parallel()
+	tr := repotest.New(t, repotest.Config{BinBits: 1})
+	tr.AddRelease("modem", "v1.0.0", baseV1)
+	for _, d := range []string{"objects", "meta"} {
+		require.NoError(t, os.WriteFile(filepath.Join(tr.Dir, d, ".tmp-left-by-a-crash"), []byte("x"), 0o644))
+	}
+	r, err := tuf.Open(tr.Dir)
+	require.NoError(t, err)
+	defer r.Close()
+	require.NoError(t, r.AddRelease(context.Background(), &tuf.Release{Component: "webkit", Version: "v1.0.0"}, bytes.NewReader(baseV1)))
+	for _, d := range []string{"objects", "meta"} {
+		_, err := os.Stat(filepath.Join(tr.Dir, d, ".tmp-left-by-a-crash"))
+		assert.ErrorIs(t, err, os.ErrNotExist, d)
+	}
+}

@@ -59,7 +59,7 @@ func (c *Client) refreshOnce(ctx context.Context, f Fetcher, rootBytes []byte, r
 	ctx, cancel := fetchContext(ctx)
 	defer cancel()
 	t, err := trust.Refresh(ctx, trust.Config{Fetcher: f, Prefix: "metadata/", Root: rootBytes,
-		Dir: filepath.Join(c.dirPath, metadataDir), Store: c.root, RefTime: refTime})
+		Dir: filepath.Join(c.dirPath, metadataDir), RefTime: refTime})
 	if err != nil {
 		return t, withCause(ctx, translate(err))
 	}

@@ -148,7 +148,7 @@ func refresh(ctx context.Context, store *os.Root, dir, metaURL string) (*trust.C
 	if err != nil {
 		return nil, err
 	}
-	c, err := trust.Refresh(ctx, trust.Config{Fetcher: f, Root: root, Dir: abs, Store: store, RefTime: now})
+	c, err := trust.Refresh(ctx, trust.Config{Fetcher: f, Root: root, Dir: abs, RefTime: now})
 	if c != nil {
 		if perr := c.Persist(store, ".", err == nil); perr != nil && err == nil {
 			err = perr

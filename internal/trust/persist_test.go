@@ -50,7 +50,7 @@ func TestPersistIncompleteRefusesForgedBody(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	f := &dirFetcher{dir: r.PublishDir}
-	cfg := Config{Fetcher: f, Prefix: "metadata/", Root: r.Root(), Dir: cache, Store: store, RefTime: time.Now()}
+	cfg := Config{Fetcher: f, Prefix: "metadata/", Root: r.Root(), Dir: cache, RefTime: time.Now()}
 
 	c, err := Refresh(context.Background(), cfg)
 	require.NoError(t, err)

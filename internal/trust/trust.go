@@ -60,9 +60,8 @@ type Config struct {
 	// Root is the newest trusted root.json.
 	Root []byte
 	// Dir is the absolute path of the directory holding trusted metadata
-	// (go-tuf only reads it); Store is the same directory, for writing.
-	Dir   string
-	Store *os.Root
+	// (go-tuf only reads it; Cycle.Persist writes it).
+	Dir string
 	// RefTime is the time expiry is checked against.
 	RefTime time.Time
 }
