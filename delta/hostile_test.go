@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -296,32 +297,41 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, errWrite }
 
 // TestDecompressionBounded checks that a compressed stream cannot expand
-// past its declared length or past maxStream.
+// past its declared length or past maxStream, in allocations as well as in
+// output. Not parallel: it measures the process's allocations.
 func TestDecompressionBounded(t *testing.T) {
-	t.Parallel()
 	base := []byte("0123456789")
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(false))
 	require.NoError(t, err)
 	bomb := enc.EncodeAll(make([]byte, 64<<20), nil)[len(zstdMagic):]
 	enc.Close()
 	h := header(base, base)
-	p := appendHeader(nil, h)
-	p = append(p, markBlock|1<<sExtra)
-	p = binary.AppendUvarint(p, 0)   // ctrl
-	p = binary.AppendUvarint(p, 0)   // diff
-	p = binary.AppendUvarint(p, 100) // extra, declared 100 bytes
-	p = binary.AppendUvarint(p, uint64(len(bomb)))
-	p = append(p, bomb...)
-	p = append(p, markEnd)
-	_, err = apply(base, p)
-	require.ErrorIs(t, err, ErrFormat)
+	for _, declared := range []uint64{100, maxStream} {
+		p := appendHeader(nil, h)
+		p = append(p, markBlock|1<<sExtra)
+		p = binary.AppendUvarint(p, 0)        // ctrl
+		p = binary.AppendUvarint(p, 0)        // diff
+		p = binary.AppendUvarint(p, declared) // extra
+		p = binary.AppendUvarint(p, uint64(len(bomb)))
+		p = append(p, bomb...)
+		p = append(p, markEnd)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err = apply(base, p)
+		runtime.ReadMemStats(&after)
+		require.ErrorIs(t, err, ErrFormat)
+		assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20),
+			"a 64 MiB zstd frame declared as %d bytes", declared)
+	}
 
 	// Declared lengths over the cap are refused before anything is read.
-	p = appendHeader(nil, h)
+	p := appendHeader(nil, h)
 	p = append(p, markBlock)
 	p = binary.AppendUvarint(p, maxStream+1)
 	_, err = apply(base, p)
 	require.ErrorIs(t, err, ErrFormat)
+	assert.Contains(t, err.Error(), "over limit")
 }
 
 func TestReadHeaderReadsOnlyTheHeader(t *testing.T) {
