@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // MaxSize is the largest base or result size a patch may declare.
@@ -88,7 +89,7 @@ func readHeader(r io.ByteReader) (*Header, error) {
 		}
 		m[i] = b
 		if b != magic[i] {
-			return nil, fmt.Errorf("%w: unknown version line %q", ErrFormat, m[:i+1])
+			return nil, fmt.Errorf("%w: it does not start with %q (read %q)", ErrFormat, strings.TrimSuffix(magic, "\n"), m[:i+1])
 		}
 	}
 	h := &Header{}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -173,6 +174,9 @@ func runApply(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	})
 	err = delta.Apply(cw, oldF, fi.Size(), patchF)
 	stop()
+	if errors.Is(err, delta.ErrBaseMismatch) {
+		return fmt.Errorf("%s is not the file %s was made from: %w", oldName, patchName, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", patchName, err)
 	}
