@@ -16,6 +16,7 @@
 package atomicfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -81,24 +82,15 @@ func (f *File) Commit() error {
 	if f.done {
 		return errors.New("atomicfile: already committed or aborted")
 	}
-	f.done = true
 	failpoint.Hit("sync", f.name)
 	if err := f.File.Sync(); err != nil {
-		f.File.Close()
-		f.root.Remove(f.tmp)
+		f.Abort()
 		return fmt.Errorf("atomicfile: sync %s: %w", f.name, err)
 	}
 	failpoint.Hit("synced", f.name)
-	if err := f.File.Close(); err != nil {
-		f.root.Remove(f.tmp)
-		return fmt.Errorf("atomicfile: close %s: %w", f.name, err)
+	if err := f.Place(); err != nil {
+		return err
 	}
-	failpoint.Hit("rename", f.name)
-	if err := f.root.Rename(f.tmp, f.name); err != nil {
-		f.root.Remove(f.tmp)
-		return fmt.Errorf("atomicfile: %w", err)
-	}
-	failpoint.Hit("renamed", f.name)
 	return SyncDir(f.root, f.dir)
 }
 
@@ -149,15 +141,7 @@ func WriteFile(root *os.Root, name string, r io.Reader, perm os.FileMode) error 
 
 // WriteBytes atomically replaces name inside root with data.
 func WriteBytes(root *os.Root, name string, data []byte, perm os.FileMode) error {
-	f, err := Create(root, name, perm)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("atomicfile: write %s: %w", name, err)
-	}
-	return f.Commit()
+	return WriteFile(root, name, bytes.NewReader(data), perm)
 }
 
 // WritePath atomically replaces the file at the operating-system path p,
