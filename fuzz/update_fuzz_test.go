@@ -31,7 +31,7 @@ const (
 	fuzzBaseline = "v26.3.0"
 	// updateAllocBound bounds what one update of the fuzzed device may
 	// allocate: every file is small, so the bound is the fixed cost of a
-	// cycle plus the documented bound of delta.Apply (16 MiB).
+	// cycle plus the documented bound of delta.Apply (under 6 MiB).
 	updateAllocBound = 48 << 20
 )
 

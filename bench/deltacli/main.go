@@ -1,4 +1,5 @@
-// Command deltacli is a benchmark driver that links only package delta, so
+// Command deltacli is a benchmark driver that links only package delta
+// (and internal/atomicfile, to write its output as the CLI does), so
 // that its memory use shows the engine's own, without the start-up cost of
 // the full patchtrust CLI. It has the same two commands and the same
 // semantics as "patchtrust diff" and "patchtrust apply":
