@@ -51,7 +51,13 @@ func register(c *command) {
 }
 
 // errUsage makes run print the command's usage and exit with status 2.
-var errUsage = errors.New("usage")
+// errUsage wraps a command's misuse: main prints the error and the
+// command's usage. errUsageShown is misuse the flag package already
+// reported, usage included.
+var (
+	errUsage      = errors.New("usage")
+	errUsageShown = errors.New("usage shown")
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -89,7 +95,11 @@ func run(ctx context.Context, args []string, e *env) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errUsageShown):
+		return 2
 	case errors.Is(err, errUsage):
+		// Say what is wrong, then how to call the command.
+		fmt.Fprintf(e.stderr, "patchtrust %s: %v\n", c.name, err)
 		fs.Usage()
 		return 2
 	default:
@@ -104,10 +114,17 @@ func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return errUsage
+		return errUsageShown // the flag package printed the error and the usage
 	}
 	if n := fs.NArg(); n < minArgs || (maxArgs >= 0 && n > maxArgs) {
-		return errUsage
+		want := fmt.Sprintf("%d to %d", minArgs, maxArgs)
+		switch {
+		case minArgs == maxArgs:
+			want = fmt.Sprint(minArgs)
+		case maxArgs < 0:
+			want = fmt.Sprintf("at least %d", minArgs)
+		}
+		return fmt.Errorf("%w: %s arguments expected, %d given", errUsage, want, n)
 	}
 	return nil
 }

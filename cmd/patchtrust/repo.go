@@ -508,27 +508,39 @@ func runRotateRoot(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 	if err != nil {
 		return err
 	}
-	for i, r := range remove {
-		if k, err := loadPublicKey(r); err == nil {
-			remove[i] = k.ID()
+	// Each -remove names one current key: by its public key file, or by its
+	// ID or a prefix of at least 8 hex digits that no other key shares.
+	drop := map[string]bool{}
+	for _, r := range remove {
+		id := strings.ToLower(r)
+		if _, err := os.Stat(r); err == nil {
+			k, err := loadPublicKey(r)
+			if err != nil {
+				return err
+			}
+			id = k.ID()
+		} else if len(id) < 8 || strings.Trim(id, "0123456789abcdef") != "" {
+			return fmt.Errorf("-remove %q is neither a public key file nor a key ID (8 or more hex digits)", r)
+		}
+		var match []string
+		for _, k := range cur.Keys {
+			if strings.HasPrefix(k.ID(), id) {
+				match = append(match, k.ID())
+			}
+		}
+		switch len(match) {
+		case 0:
+			return fmt.Errorf("-remove %q: no %s key has that ID", r, *role)
+		case 1:
+			drop[match[0]] = true
+		default:
+			return fmt.Errorf("-remove %q matches %d %s keys; give more of the ID", r, len(match), *role)
 		}
 	}
 	var keys []*tuf.PublicKey
-	used := make([]bool, len(remove))
 	for _, k := range cur.Keys {
-		drop := false
-		for i, r := range remove {
-			if r != "" && strings.HasPrefix(k.ID(), r) {
-				drop, used[i] = true, true
-			}
-		}
-		if !drop {
+		if !drop[k.ID()] {
 			keys = append(keys, k)
-		}
-	}
-	for i, u := range used {
-		if !u {
-			return fmt.Errorf("-remove %q: no %s key has that ID", remove[i], *role)
 		}
 	}
 	for _, f := range add {
