@@ -97,9 +97,17 @@ func TestMemBucketPrefixAndIncremental(t *testing.T) {
 	assert.Equal(t, "application/json", attrs.ContentType)
 	assert.Equal(t, "no-cache", attrs.CacheControl)
 
+	// Named, the bucket gets only what changed since the last publication.
+	rec := &namedPublisher{Publisher: pub, name: "mem://fleet-a"}
+	require.NoError(t, tr.Repo.Publish(ctx, rec))
 	tr.AddRelease("modem", "v1.0.0", base)
 	tr.Sign()
-	require.NoError(t, tr.Repo.Publish(ctx, pub))
+	rec.puts = nil
+	require.NoError(t, tr.Repo.Publish(ctx, rec))
+	require.Len(t, rec.puts, 4, "%q", rec.puts)
+	assert.True(t, strings.HasPrefix(rec.puts[0], "targets/releases/modem/"), rec.puts[0])
+	assert.Regexp(t, `^metadata/2\.bins-[01]\.json$`, rec.puts[1])
+	assert.Equal(t, []string{"metadata/2.snapshot.json", "metadata/timestamp.json"}, rec.puts[2:])
 	var targets []string
 	for _, k := range keys(t, b) {
 		if strings.HasPrefix(k, "fleet-a/targets/") {
@@ -108,6 +116,21 @@ func TestMemBucketPrefixAndIncremental(t *testing.T) {
 	}
 	require.Len(t, targets, 1)
 	assert.Contains(t, targets[0], "fleet-a/targets/releases/modem/")
+}
+
+// namedPublisher gives a Publisher a name, so that Publish uploads to it
+// only what is new, and records the paths it is given.
+type namedPublisher struct {
+	*blobpub.Publisher
+	name string
+	puts []string
+}
+
+func (n *namedPublisher) String() string { return n.name }
+
+func (n *namedPublisher) Put(ctx context.Context, name string, r io.Reader) error {
+	n.puts = append(n.puts, name)
+	return n.Publisher.Put(ctx, name, r)
 }
 
 func TestFailedPutLeavesNoObject(t *testing.T) {
