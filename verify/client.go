@@ -474,13 +474,20 @@ func (c *Client) fail(component string, err error) {
 }
 
 // update reconciles, refreshes, plans and acts, for one component or all.
-func (s *session) update(ctx context.Context, only string, force bool) ([]Action, error) {
+func (s *session) update(ctx context.Context, only string, force bool) (_ []Action, err error) {
 	c := s.c
 	c.emit(Event{Kind: Checking, Component: only})
 	// What the refresh raises is committed with the first install, or at
-	// the end: one durable write fewer per update.
+	// the end, on every way out: one durable write fewer per update.
 	s.lazy = true
-	defer func() { s.lazy = false }()
+	defer func() {
+		s.lazy = false
+		if s.dirty {
+			if serr := s.save(); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
+	}()
 	refreshed := false
 	for name := range s.st.Components {
 		if only == "" || name == only {
