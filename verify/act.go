@@ -242,7 +242,7 @@ func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) 
 		}
 		p.Reverting = true
 		if err := s.save(); err != nil {
-			return fmt.Errorf("%w: %s: %w; and reverting failed: %w", ErrHealthCheck, comp, herr, err)
+			return fmt.Errorf("%w: %s: %w; and reverting failed: %w", ErrHealthCheck, comp, inner{herr}, inner{err})
 		}
 	}
 	_, canRevert := c.cfg.Installer.(reverter)
@@ -271,7 +271,7 @@ func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) 
 	}
 	if err != nil {
 		// The intent stays journaled: the next Update retries.
-		return fmt.Errorf("%w: %s: %w; and reverting failed: %w", ErrHealthCheck, comp, herr, err)
+		return fmt.Errorf("%w: %s: %w; and reverting failed: %w", ErrHealthCheck, comp, inner{herr}, inner{err})
 	}
 	if canRevert {
 		to := p.To

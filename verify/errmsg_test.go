@@ -35,6 +35,10 @@ func TestErrorMessagesReadOnce(t *testing.T) {
 			"verify: install webkit: statat webkit.prev: no such file", nil},
 		{"wrapped security", wrap(securityErr(ErrRollback, "level 1 below 2"), "install %s", "webkit"),
 			"verify: install webkit: rollback refused: level 1 below 2", []error{ErrSecurity, ErrRollback}},
+		{"health check and failed revert", fmt.Errorf("%w: %s: %w; and reverting failed: %w", ErrHealthCheck, "webkit",
+			inner{ErrCheckTimeout}, inner{securityErr(ErrHash, "webkit.prev was altered")}),
+			"verify: health check failed: webkit: check timed out; and reverting failed: hash mismatch: webkit.prev was altered",
+			[]error{ErrHealthCheck, ErrCheckTimeout, ErrSecurity, ErrHash}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,9 +49,10 @@ var (
 
 // Errors that are not security failures.
 var (
-	// ErrBusy means another process held the state directory until the
-	// context was done.
-	ErrBusy = errors.New("verify: state directory busy")
+	// ErrBusy means another process held the state directory (or, for a
+	// DirInstaller, the install directory) until the context was done; the
+	// wrapped error names the directory.
+	ErrBusy = errors.New("verify: directory in use by another process")
 	// ErrHealthCheck means an installed artifact failed the health check and
 	// was reverted.
 	ErrHealthCheck = errors.New("verify: health check failed")
@@ -159,3 +160,10 @@ func trunc(s string) string {
 	}
 	return s[:n] + "…"
 }
+
+// inner is err quoted inside another verify error's message: without its
+// own "verify: " prefix, still matched by errors.Is and errors.As.
+type inner struct{ err error }
+
+func (i inner) Error() string { return strings.TrimPrefix(i.err.Error(), "verify: ") }
+func (i inner) Unwrap() error { return i.err }
