@@ -133,3 +133,26 @@ func TestSplitSeamCostsNothing(t *testing.T) {
 	assert.Equal(t, int64(1), st.Instructions)
 	assert.Less(t, len(patch), 200)
 }
+
+// Dense diff bytes over a long aligned region, as a recompiled function
+// table produces: they are coded as literal runs, the diff stream fills
+// more than one block, and a result of 8 MiB or more is compressed at the
+// best level. Inspect's counters account for every result byte.
+func TestDenseChangesSpanBlocks(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(5, 6))
+	old := codeLike(r, 9<<20)
+	nw := bytes.Clone(old)
+	for i := 1 << 20; i < 3<<20; i++ {
+		if i%3 != 0 {
+			nw[i] += byte(1 + r.IntN(200))
+		}
+	}
+	p := roundTrip(t, old, nw)
+	st, err := Inspect(bytes.NewReader(p))
+	require.NoError(t, err)
+	assert.Greater(t, st.Blocks, 1)
+	assert.Greater(t, st.NonZero, int64(1<<20), "the dense region's diff bytes")
+	assert.Equal(t, int64(len(nw)), st.AddBytes+st.ExtraBytes)
+	assert.Equal(t, st.Size, int64(len(p)))
+}

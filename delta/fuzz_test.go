@@ -42,9 +42,18 @@ func FuzzApply(f *testing.F) {
 				t.Fatal("Apply succeeded with output that does not match the header")
 			}
 		}
-		st, err := Inspect(bytes.NewReader(patch))
-		if err == nil && st.Size != int64(len(patch)) {
+		st, ierr := Inspect(bytes.NewReader(patch))
+		if ierr == nil && st.Size != int64(len(patch)) {
 			t.Fatalf("Inspect size %d, patch is %d bytes", st.Size, len(patch))
+		}
+		if err == nil {
+			// Inspect checks a patch's structure as Apply does.
+			if ierr != nil {
+				t.Fatalf("Apply accepted a patch Inspect refuses: %v", ierr)
+			}
+			if st.AddBytes+st.ExtraBytes != st.ResultSize {
+				t.Fatalf("Inspect counts %d+%d result bytes, the header says %d", st.AddBytes, st.ExtraBytes, st.ResultSize)
+			}
 		}
 	})
 }
