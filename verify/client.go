@@ -575,10 +575,7 @@ func (s *session) refresh(ctx context.Context) error {
 	if clock := time.Unix(s.st.Clock, 0).UTC(); clock.After(refTime) {
 		refTime = clock
 	}
-	fetchers := []Fetcher{c.cfg.Fetcher}
-	if ms, ok := c.cfg.Fetcher.(mirrorSet); ok {
-		fetchers = ms.mirrors()
-	}
+	fetchers := mirrorsOf(c.cfg.Fetcher)
 	var errs []error
 	for _, f := range fetchers {
 		t, err := c.refreshOnce(ctx, f, rootBytes, refTime, comps)
@@ -591,13 +588,9 @@ func (s *session) refresh(ctx context.Context) error {
 		}
 		var v *view
 		if err == nil {
-			v, err = buildView(t, c.cfg.Fetcher, comps)
+			v, err = buildView(t, comps)
 		}
 		if err == nil {
-			v.fetcher = f
-			if len(fetchers) > 1 {
-				v.fetcher = c.cfg.Fetcher
-			}
 			err = s.accept(v, now)
 		}
 		if err == nil {

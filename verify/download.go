@@ -47,12 +47,9 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 		f.Close()
 		c.root.Remove(name)
 	}
-	fetchers := []Fetcher{v.fetcher}
-	if ms, ok := v.fetcher.(mirrorSet); ok {
-		fetchers = ms.mirrors()
-	}
+	// Any mirror will do: the target is checked against the signed hash.
 	var errs []error
-	for _, f := range fetchers {
+	for _, f := range mirrorsOf(c.cfg.Fetcher) {
 		resumed, err := c.downloadFrom(ctx, f, v.remotePath(t), name, t, comp, a)
 		if err != nil && resumed && errors.Is(err, ErrSecurity) {
 			// The partial file came from elsewhere: start over once.
@@ -66,13 +63,15 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 			return file, nil
 		}
 		errs = append(errs, err)
-		if ctx.Err() != nil || !errors.Is(err, ErrSecurity) && len(fetchers) == 1 {
+		if ctx.Err() != nil {
 			break
 		}
 	}
 	return nil, withCause(ctx, errors.Join(errs...))
 }
 
+// downloadFrom downloads target t from mirror f into the staging file name,
+// resuming a partial download if f can; resumed says whether it did.
 func (c *Client) downloadFrom(ctx context.Context, f Fetcher, remote, name string, t target, comp string, a *Action) (resumed bool, err error) {
 	err = c.downloadFromOnce(ctx, f, remote, name, t, comp, a, &resumed)
 	return resumed, err

@@ -41,6 +41,15 @@ type mirrorSet interface {
 	mirrors() []Fetcher
 }
 
+// mirrorsOf returns the mirrors to try in turn: each mirror of a mirror
+// set, or f alone.
+func mirrorsOf(f Fetcher) []Fetcher {
+	if ms, ok := f.(mirrorSet); ok {
+		return ms.mirrors()
+	}
+	return []Fetcher{f}
+}
+
 // HTTPFetcher returns a Fetcher over one or more HTTP mirrors, tried in
 // order: a mirror that fails (or that serves metadata failing verification,
 // see [Client.Refresh]) is skipped for the next. If client is nil, the

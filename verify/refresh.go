@@ -45,7 +45,6 @@ type compView struct {
 
 // A view is what one verified refresh says about the registered components.
 type view struct {
-	fetcher    Fetcher // the mirror that served it
 	consistent bool
 	comps      map[string]*compView
 	roles      map[string]int64
@@ -104,13 +103,13 @@ func (c *Client) loadBin(u *updater.Updater, comp string) (string, error) {
 }
 
 // buildView decodes the verified targets of every component.
-func buildView(t *trusted, f Fetcher, components []string) (*view, error) {
+func buildView(t *trusted, components []string) (*view, error) {
 	tm := t.U.GetTrustedMetadataSet()
 	bits, err := binBits(t.U)
 	if err != nil {
 		return nil, err
 	}
-	v := &view{fetcher: f, consistent: tm.Root.Signed.ConsistentSnapshot, comps: map[string]*compView{}, roles: map[string]int64{
+	v := &view{consistent: tm.Root.Signed.ConsistentSnapshot, comps: map[string]*compView{}, roles: map[string]int64{
 		metadata.ROOT:      tm.Root.Signed.Version,
 		metadata.TIMESTAMP: tm.Timestamp.Signed.Version,
 		metadata.SNAPSHOT:  tm.Snapshot.Signed.Version,
