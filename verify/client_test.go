@@ -237,11 +237,7 @@ func TestManualInstall(t *testing.T) {
 func TestHealthCheckReverts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, b := content(1, 100<<10), content(2, 100<<10)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, _ := onePatchRepo(t)
 	healthy := false
 	d := newDevice(t, r, a, func(c *Config) {
 		c.HealthCheck = func(ctx context.Context, component string) error {
@@ -270,11 +266,7 @@ func TestHealthCheckReverts(t *testing.T) {
 func TestModifiedBaseFallsBackToRelease(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, b := content(1, 100<<10), content(2, 100<<10)
-	r := repotest.New(t, repotest.Config{})
-	r.AddRelease(comp, "v1.0.0", a)
-	r.AddPatch(comp, "v1.0.0", 1, a, b)
-	r.Commit()
+	r, a, b := onePatchRepo(t)
 	d := newDevice(t, r, a, nil)
 	broken := bytes.Clone(a)
 	broken[10] ^= 1

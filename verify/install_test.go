@@ -147,7 +147,7 @@ func TestOpenRefusesLinkInsideDirectory(t *testing.T) {
 	require.NoError(t, err)
 	defer inst.Close()
 	_, err = inst.Open(comp)
-	assert.Error(t, err)
+	assert.ErrorContains(t, err, "not a regular file")
 	_, err = inst.openPrevious(comp)
-	assert.Error(t, err)
+	assert.ErrorContains(t, err, "not a regular file")
 }
