@@ -3,7 +3,9 @@ package tuf_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -107,7 +109,21 @@ func TestPublishRetryAfterFailure(t *testing.T) {
 		assert.False(t, hasTS, "timestamp.json is written last, so a failed publication never exposes it")
 		require.NoError(t, tr.Repo.Publish(ctx, dst))
 		assert.Equal(t, full.files, rec.files)
+
+		// A named mirror: the failed publication is not recorded, so the
+		// retry still sends everything the mirror lacks.
+		named := &recorder{name: fmt.Sprintf("mirror-%d", fail), failAt: fail}
+		require.Error(t, tr.Repo.Publish(ctx, named))
+		require.NoError(t, tr.Repo.Publish(ctx, named))
+		assert.Equal(t, full.files, named.files)
 	}
+	// The complete mirror is a repository go-tuf's own updater accepts.
+	dir := t.TempDir()
+	for p, data := range full.files {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, p), data, 0o644))
+	}
+	require.NoError(t, newUpdater(t, serve(t, dir), tr.Root()).Refresh())
 }
 
 // A publication that brings no new timestamp (a root rotation) still leaves

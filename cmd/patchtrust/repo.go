@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/patchtrust/patchtrust/internal/layout"
 	"github.com/patchtrust/patchtrust/tuf"
 )
 
@@ -411,7 +412,7 @@ func runStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	fmt.Fprintln(tw, "ROLE\tVERSION\tSIGNATURES\tEXPIRES\tSTATE")
 	binsStaged, binsBelow := 0, 0
 	for _, r := range roles {
-		if strings.HasPrefix(r.Name, "bins-") {
+		if strings.HasPrefix(r.Name, layout.BinPrefix+"-") {
 			binsStaged++
 			if r.Signatures < r.Threshold {
 				binsBelow++
