@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"unicode"
 	"unicode/utf8"
@@ -270,4 +271,19 @@ func trunc(s string) string {
 		return s[:80] + "…"
 	}
 	return s
+}
+
+// ArtifactOf reads r to the end and returns its size and SHA-256, as a
+// description records an artifact. It reads at most MaxArtifactSize+1
+// bytes: a larger artifact is an error.
+func ArtifactOf(r io.Reader) (Artifact, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(r, MaxArtifactSize+1))
+	if err != nil {
+		return Artifact{}, err
+	}
+	if n > MaxArtifactSize {
+		return Artifact{}, fmt.Errorf("%w: artifact larger than %d bytes", ErrDescription, int64(MaxArtifactSize))
+	}
+	return Artifact{Size: n, SHA256: [sha256.Size]byte(h.Sum(nil))}, nil
 }

@@ -1,10 +1,12 @@
 package tuf
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -76,4 +78,11 @@ func TestPatchStrictDecoding(t *testing.T) {
 			require.Error(t, json.Unmarshal([]byte(bad), &p))
 		})
 	}
+}
+
+func TestArtifactOf(t *testing.T) {
+	t.Parallel()
+	a, err := ArtifactOf(strings.NewReader("firmware"))
+	require.NoError(t, err)
+	assert.Equal(t, Artifact{Size: 8, SHA256: sha256.Sum256([]byte("firmware"))}, a)
 }

@@ -187,14 +187,9 @@ func hasHash(f *os.File, size int64, sum [sha256.Size]byte) (bool, error) {
 	return [sha256.Size]byte(h.Sum(nil)) == sum, nil
 }
 
-// artifactOf hashes a whole file.
+// artifactOf hashes a whole file, from its start.
 func artifactOf(f *os.File) (tuf.Artifact, error) {
-	h := sha256.New()
-	n, err := io.Copy(h, io.NewSectionReader(f, 0, tuf.MaxArtifactSize+1))
-	if err != nil {
-		return tuf.Artifact{}, err
-	}
-	return tuf.Artifact{Size: n, SHA256: [sha256.Size]byte(h.Sum(nil))}, nil
+	return tuf.ArtifactOf(io.NewSectionReader(f, 0, tuf.MaxArtifactSize+1))
 }
 
 // cappedWriter refuses to write more than max bytes.

@@ -42,8 +42,9 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) < 1 {
-		return fmt.Errorf("usage: device setup|serve|update|floor ...")
+	want := map[string]int{"setup": 4, "serve": 3, "update": 4, "floor": 4}
+	if len(args) < 1 || want[args[0]] == 0 || len(args) != want[args[0]] {
+		return fmt.Errorf("usage: device setup OLD NEW DIR | serve DIR URLFILE | update DIR URL OLD | floor OLD NEW OUT")
 	}
 	ctx := context.Background()
 	switch args[0] {
@@ -221,9 +222,7 @@ func artifactOf(p string) (tuf.Artifact, error) {
 		return tuf.Artifact{}, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	return tuf.Artifact{Size: n, SHA256: [32]byte(h.Sum(nil))}, err
+	return tuf.ArtifactOf(f)
 }
 
 // floor reads and hashes the base, and writes and hashes the result,

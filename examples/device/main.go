@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -154,10 +153,9 @@ func register(ctx context.Context, c *verify.Client, dir, component, version str
 		return err
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
+	a, err := tuf.ArtifactOf(f)
 	if err != nil {
 		return err
 	}
-	return c.Register(ctx, component, version, tuf.Artifact{Size: n, SHA256: [32]byte(h.Sum(nil))})
+	return c.Register(ctx, component, version, a)
 }
