@@ -11,7 +11,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 
 	"github.com/patchtrust/patchtrust/delta"
@@ -39,12 +38,7 @@ func run(args []string) error {
 		return err
 	}
 	defer in.Close()
-	root, err := os.OpenRoot(filepath.Dir(args[3]))
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	out, err := atomicfile.Create(root, filepath.Base(args[3]), 0o644)
+	out, err := atomicfile.CreatePath(args[3], 0o644)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -35,20 +34,6 @@ func init() {
 		summary: "print a patch's header and statistics",
 		run:     runInspect,
 	})
-}
-
-// createAtomic starts an atomic replacement of the file at path p.
-func createAtomic(p string) (*atomicfile.File, *os.Root, error) {
-	root, err := os.OpenRoot(filepath.Dir(p))
-	if err != nil {
-		return nil, nil, err
-	}
-	f, err := atomicfile.Create(root, filepath.Base(p), 0o644)
-	if err != nil {
-		root.Close()
-		return nil, nil, err
-	}
-	return f, root, nil
 }
 
 // progress prints what is happening and the elapsed time on a terminal,
@@ -99,11 +84,10 @@ func runDiff(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 		return err
 	}
 	defer newF.Close()
-	out, root, err := createAtomic(patchName)
+	out, err := atomicfile.CreatePath(patchName, 0o644)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
 	defer out.Abort()
 	cw := &countWriter{w: out}
 	start := time.Now()
@@ -159,11 +143,10 @@ func runApply(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if _, err := patchF.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	out, root, err := createAtomic(outName)
+	out, err := atomicfile.CreatePath(outName, 0o644)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
 	defer out.Abort()
 	cw := &countWriter{w: out}
 	stop := progress(e, "applying", func() float64 {

@@ -47,6 +47,7 @@ type File struct {
 	name string // slash-separated destination within root
 	tmp  string // slash-separated temporary name within root
 	done bool
+	own  bool // root was opened by CreatePath: closed when the file is done
 }
 
 // Create starts a pending replacement of name, a slash-separated path inside
@@ -88,7 +89,8 @@ func (f *File) Commit() error {
 		return fmt.Errorf("atomicfile: sync %s: %w", f.name, err)
 	}
 	failpoint.Hit("synced", f.name)
-	if err := f.Place(); err != nil {
+	defer f.release()
+	if err := f.place(); err != nil {
 		return err
 	}
 	return SyncDir(f.root, f.dir)
@@ -99,6 +101,11 @@ func (f *File) Commit() error {
 // It is for callers that write many files and sync them together later
 // (with [SyncDir] for their directories) before anything refers to them.
 func (f *File) Place() error {
+	defer f.release()
+	return f.place()
+}
+
+func (f *File) place() error {
 	if f.done {
 		return errors.New("atomicfile: already committed or aborted")
 	}
@@ -124,6 +131,32 @@ func (f *File) Abort() {
 	f.done = true
 	f.File.Close()
 	f.root.Remove(f.tmp)
+	f.release()
+}
+
+// release closes the root CreatePath opened.
+func (f *File) release() {
+	if f.own {
+		f.own = false
+		f.root.Close()
+	}
+}
+
+// CreatePath is Create for the file at the operating-system path p, whose
+// directory must exist; the directory is released when the file is
+// committed, placed or aborted.
+func CreatePath(p string, perm os.FileMode) (*File, error) {
+	root, err := os.OpenRoot(filepath.Dir(p))
+	if err != nil {
+		return nil, fmt.Errorf("atomicfile: %w", err)
+	}
+	f, err := Create(root, filepath.Base(p), perm)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	f.own = true
+	return f, nil
 }
 
 // WriteFile atomically replaces name inside root with the content of r.

@@ -2,6 +2,7 @@ package atomicfile_test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,4 +36,30 @@ func TestPlace(t *testing.T) {
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, ents, 1, "no temporary file left")
+}
+
+// CreatePath writes at an operating-system path; Abort leaves nothing.
+func TestCreatePath(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out")
+	f, err := atomicfile.CreatePath(p, 0o644)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("result"))
+	require.NoError(t, err)
+	require.NoError(t, f.Commit())
+	got, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, "result", string(got))
+
+	f, err = atomicfile.CreatePath(filepath.Join(dir, "aborted"), 0o644)
+	require.NoError(t, err)
+	_, err = f.Write([]byte("partial"))
+	require.NoError(t, err)
+	f.Abort()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, ents, 1, "only the committed file")
+	_, err = atomicfile.CreatePath(filepath.Join(dir, "missing", "x"), 0o644)
+	require.Error(t, err)
 }
