@@ -48,23 +48,8 @@ func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) err
 		out: newOutPipe(dst, hs), resultSize: h.ResultSize,
 	}
 	defer a.out.close()
-	for {
-		m, err := br.ReadByte()
-		if err != nil {
-			return truncated(err, "block marker")
-		}
-		if m == markEnd {
-			break
-		}
-		if err := a.block(m); err != nil {
-			return err
-		}
-	}
-	if _, err := br.ReadByte(); err != io.EOF {
-		if err == nil {
-			return fmt.Errorf("%w: trailing data after end of patch", ErrFormat)
-		}
-		return fmt.Errorf("delta: reading patch: %w", err)
+	if err := a.blocks(); err != nil {
+		return err
 	}
 	if err := a.out.close(); err != nil {
 		return fmt.Errorf("delta: writing result: %w", err)
@@ -74,6 +59,33 @@ func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) err
 	}
 	if [sha256.Size]byte(hs.Sum(nil)) != h.ResultSHA256 {
 		return fmt.Errorf("%w: result SHA-256 %x, patch declares %x", ErrResultMismatch, hs.Sum(nil), h.ResultSHA256)
+	}
+	return nil
+}
+
+// blocks runs every block up to the end marker, and checks that nothing
+// follows it.
+func (a *applier) blocks() error {
+	for {
+		m, err := a.br.ReadByte()
+		if err != nil {
+			return truncated(err, "block marker")
+		}
+		if m == markEnd {
+			break
+		}
+		if a.stats != nil {
+			a.stats.Blocks++
+		}
+		if err := a.block(m); err != nil {
+			return err
+		}
+	}
+	if _, err := a.br.ReadByte(); err != io.EOF {
+		if err == nil {
+			return fmt.Errorf("%w: trailing data after end of patch", ErrFormat)
+		}
+		return fmt.Errorf("delta: reading patch: %w", err)
 	}
 	return nil
 }

@@ -36,24 +36,8 @@ func Inspect(patch io.Reader) (*Stats, error) {
 	defer dec.Close()
 	st := &Stats{Header: *h}
 	a := &applier{br: br, baseSize: h.BaseSize, resultSize: h.ResultSize, dec: dec, stats: st}
-	for {
-		m, err := br.ReadByte()
-		if err != nil {
-			return nil, truncated(err, "block marker")
-		}
-		if m == markEnd {
-			break
-		}
-		st.Blocks++
-		if err := a.block(m); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := br.ReadByte(); err != io.EOF {
-		if err == nil {
-			return nil, fmt.Errorf("%w: trailing data after end of patch", ErrFormat)
-		}
-		return nil, fmt.Errorf("delta: reading patch: %w", err)
+	if err := a.blocks(); err != nil {
+		return nil, err
 	}
 	if a.written != h.ResultSize {
 		return nil, fmt.Errorf("%w: instructions make %d bytes, patch declares %d", ErrResultMismatch, a.written, h.ResultSize)
