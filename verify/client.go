@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -234,12 +233,7 @@ func (c *Client) Components() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(st.Components))
-	for n := range st.Components {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names, nil
+	return st.names(""), nil
 }
 
 // Status describes one component on the device.
@@ -509,13 +503,7 @@ func (s *session) update(ctx context.Context, only string, force bool) (_ []Acti
 			return nil, err
 		}
 	}
-	names := make([]string, 0, len(s.st.Components))
-	for name := range s.st.Components {
-		if only == "" || name == only {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
+	names := s.st.names(only)
 	// Components are independent: one failing does not hold back the others.
 	var done []Action
 	var errs []error
@@ -565,11 +553,7 @@ func (s *session) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	comps := make([]string, 0, len(s.st.Components))
-	for n := range s.st.Components {
-		comps = append(comps, n)
-	}
-	sort.Strings(comps)
+	comps := s.st.names("")
 	now := c.now().UTC()
 	refTime := now
 	if clock := time.Unix(s.st.Clock, 0).UTC(); clock.After(refTime) {

@@ -7,11 +7,9 @@ import (
 	"github.com/patchtrust/patchtrust/tuf"
 )
 
-// plan returns the actions for every registered component (or only one),
-// from the state and a verified view. It is a pure function. With force
-// (an install on request) it ignores the ManualInstall policy and earlier
-// user removals.
-func plan(st *state, v *view, only string, force bool) []Action {
+// names returns the registered components in order: all of them, or only
+// the one named if it is registered.
+func (st *state) names(only string) []string {
 	names := make([]string, 0, len(st.Components))
 	for n := range st.Components {
 		if only == "" || n == only {
@@ -19,8 +17,16 @@ func plan(st *state, v *view, only string, force bool) []Action {
 		}
 	}
 	sort.Strings(names)
+	return names
+}
+
+// plan returns the actions for every registered component (or only one),
+// from the state and a verified view. It is a pure function. With force
+// (an install on request) it ignores the ManualInstall policy and earlier
+// user removals.
+func plan(st *state, v *view, only string, force bool) []Action {
 	var out []Action
-	for _, n := range names {
+	for _, n := range st.names(only) {
 		out = append(out, planComponent(st, v, n, force)...)
 	}
 	return out
