@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patchtrust/patchtrust/internal/atomicfile"
@@ -71,6 +72,9 @@ type Client struct {
 
 	now    func() time.Time
 	jitter func(n int64) int64 // uniform in [0, n)
+
+	preferred    atomic.Int32 // the mirror to try first
+	maxRootSteps int          // root versions one refresh follows (0: trust's default)
 }
 
 // NewClient returns a Client keeping its state in cfg.Dir.
@@ -543,15 +547,12 @@ func (s *session) update(ctx context.Context, only string, force bool) (_ []Acti
 
 // refresh runs an update cycle against each mirror in turn until one
 // succeeds, checks the result against the anti-rollback state, and
-// commits the new state.
+// commits the new state. Every mirror but the last has [MirrorTurn] for
+// the cycle; the mirror that last succeeded is tried first.
 func (s *session) refresh(ctx context.Context) error {
 	c := s.c
 	if err := s.waitPersist(); err != nil {
 		c.log.Warn("metadata cache not written", "err", err)
-	}
-	rootBytes, err := newestRoot(c.root, metadataDir, c.cfg.Root)
-	if err != nil {
-		return err
 	}
 	comps := s.st.names("")
 	now := c.now().UTC()
@@ -559,17 +560,12 @@ func (s *session) refresh(ctx context.Context) error {
 	if clock := time.Unix(s.st.Clock, 0).UTC(); clock.After(refTime) {
 		refTime = clock
 	}
-	fetchers := mirrorsOf(c.cfg.Fetcher)
+	mirrors := c.mirrorOrder()
 	var errs []error
-	for _, f := range fetchers {
-		t, err := c.refreshOnce(ctx, f, rootBytes, refTime, comps)
-		if errors.Is(err, ErrSecurity) && c.clearCache() {
-			// A damaged metadata cache would fail every check (go-tuf
-			// rejects an unparsable cached file instead of ignoring it).
-			// The state's version floors keep replays out without it.
-			c.log.Warn("retrying without the metadata cache", "err", err)
-			t, err = c.refreshOnce(ctx, f, rootBytes, refTime, comps)
-		}
+	for i, m := range mirrors {
+		mctx, cancel := mirrorTurn(ctx, i == len(mirrors)-1, MirrorTurn)
+		t, err := c.refreshOnce(mctx, m.f, refTime, comps)
+		cancel()
 		var v *view
 		if err == nil {
 			v, err = buildView(t, comps)
@@ -583,17 +579,18 @@ func (s *session) refresh(ctx context.Context) error {
 			// interruption costs nothing but a download.
 			if err = s.waitPersist(); err == nil {
 				s.persisting = make(chan error, 1)
-				go func(ch chan error) { ch <- t.Persist(c.root, metadataDir, true) }(s.persisting)
+				go func(ch chan error) { ch <- t.Persist() }(s.persisting)
 			}
 		}
 		if err == nil {
+			c.preferMirror(m.index)
 			c.viewMu.Lock()
 			c.view = v
 			c.viewMu.Unlock()
 			c.log.Info("metadata verified", "timestamp", v.roles["timestamp"], "snapshot", v.roles["snapshot"])
 			return nil
 		}
-		c.log.Warn("mirror failed", "err", err)
+		c.log.Warn("mirror failed", "mirror", m.index, "err", err)
 		errs = append(errs, err)
 		if ctx.Err() != nil {
 			break
@@ -603,24 +600,6 @@ func (s *session) refresh(ctx context.Context) error {
 		return errs[0]
 	}
 	return errors.Join(errs...)
-}
-
-// clearCache removes the cached metadata other than the trusted root, and
-// reports whether there was any.
-func (c *Client) clearCache() bool {
-	d, err := c.root.Open(metadataDir)
-	if err != nil {
-		return false
-	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
-	removed := false
-	for _, n := range names {
-		if n != "root.json" {
-			removed = c.root.Remove(metadataDir+"/"+n) == nil || removed
-		}
-	}
-	return removed
 }
 
 // accept checks a verified view against the anti-rollback state and

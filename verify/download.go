@@ -49,12 +49,16 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 	}
 	// Any mirror will do: the target is checked against the signed hash.
 	var errs []error
-	for _, f := range mirrorsOf(c.cfg.Fetcher) {
-		resumed, err := c.downloadFrom(ctx, f, v.remotePath(t), name, t, comp, a)
+	mirrors := c.mirrorOrder()
+	for i, m := range mirrors {
+		mctx, cancel := mirrorTurn(ctx, i == len(mirrors)-1, targetTurn(t.length))
+		resumed, err := c.downloadFrom(mctx, m.f, v.remotePath(t), name, t, comp, a)
 		if err != nil && resumed && errors.Is(err, ErrSecurity) {
 			// The partial file came from elsewhere: start over once.
-			_, err = c.downloadFrom(ctx, f, v.remotePath(t), name, t, comp, a)
+			_, err = c.downloadFrom(mctx, m.f, v.remotePath(t), name, t, comp, a)
 		}
+		err = withCause(mctx, err)
+		cancel()
 		if err == nil {
 			file, err := c.root.Open(name)
 			if err != nil {

@@ -10,7 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/patchtrust/patchtrust/internal/trust"
 )
 
 // TestErrorMessagesReadOnce checks that security errors and errors the
@@ -27,8 +28,8 @@ func TestErrorMessagesReadOnce(t *testing.T) {
 	}{
 		{"security", securityErr(ErrHash, "%s does not have the signed sha256", "targets/x"),
 			"verify: hash mismatch: targets/x does not have the signed sha256", []error{ErrSecurity, ErrHash}},
-		{"translated", translate(&metadata.ErrExpiredMetadata{Msg: "timestamp.json is expired"}),
-			"verify: metadata expired: expired metadata error: timestamp.json is expired", []error{ErrSecurity, ErrExpired}},
+		{"translated", translate(&trust.Error{Kind: trust.Expired, Role: "timestamp", Msg: "timestamp.json is expired"}),
+			"verify: metadata expired: timestamp: timestamp.json is expired", []error{ErrSecurity, ErrExpired}},
 		{"same context", wrap(installErr, "install %s", "webkit"),
 			"verify: install webkit: atomicfile: renameat: no such file", nil},
 		{"other context", wrap(errors.New("verify: statat webkit.prev: no such file"), "install %s", "webkit"),

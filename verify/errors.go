@@ -3,13 +3,11 @@ package verify
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/patchtrust/patchtrust/internal/lock"
 	"github.com/patchtrust/patchtrust/internal/trust"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 // Errors. Every failed security check returns an error wrapping [ErrSecurity]
@@ -110,8 +108,8 @@ func wrap(err error, format string, args ...any) error {
 // fetchError marks an error as a network or mirror error: never security.
 type fetchError = trust.FetchError
 
-// translate turns an error from go-tuf into ours: download errors stay
-// plain, verification failures wrap ErrSecurity and a specific error.
+// translate turns an error of the trust layer into ours: download errors
+// stay plain, failed checks wrap ErrSecurity and a specific error.
 func translate(err error) error {
 	if err == nil {
 		return nil
@@ -120,32 +118,30 @@ func translate(err error) error {
 	if errors.As(err, &fe) {
 		return fe
 	}
-	var dl *metadata.ErrDownloadHTTP
-	if errors.As(err, &dl) {
-		if dl.StatusCode == 404 {
-			return &fetchError{Err: fmt.Errorf("verify: %s: %w", dl.URL, fs.ErrNotExist)}
-		}
-		return &fetchError{Err: err}
-	}
 	if errors.Is(err, lock.ErrBusy) {
 		return err
 	}
-	msg := err.Error()
-	switch {
-	case errors.Is(err, &metadata.ErrExpiredMetadata{}):
-		return securityErr(ErrExpired, "%s", msg)
-	case errors.Is(err, &metadata.ErrBadVersionNumber{}), errors.Is(err, &metadata.ErrEqualVersionNumber{}):
-		return securityErr(ErrRollback, "%s", msg)
-	case errors.Is(err, &metadata.ErrUnsignedMetadata{}):
-		return securityErr(ErrSignature, "%s", msg)
-	case errors.Is(err, &metadata.ErrDownloadLengthMismatch{}):
-		return securityErr(ErrLength, "%s", msg)
-	case errors.Is(err, &metadata.ErrLengthOrHashMismatch{}):
-		return securityErr(ErrHash, "%s", msg)
+	if errors.Is(err, trust.ErrStoredRoot) {
+		return securityErr(ErrState, "%v", err)
 	}
-	// Anything else go-tuf reports while verifying is malformed or
-	// inconsistent metadata served by the mirror.
-	return securityErr(ErrMetadata, "%s", msg)
+	var te *trust.Error
+	if !errors.As(err, &te) {
+		return fmt.Errorf("verify: %w", err) // a local error: reading or writing the metadata directory
+	}
+	kind := ErrMetadata
+	switch te.Kind {
+	case trust.Expired:
+		kind = ErrExpired
+	case trust.Rollback:
+		kind = ErrRollback
+	case trust.Signature:
+		kind = ErrSignature
+	case trust.Length:
+		kind = ErrLength
+	case trust.Hash:
+		kind = ErrHash
+	}
+	return securityErr(kind, "%s", te.Error())
 }
 
 // trunc shortens untrusted text for a message to at most 80 bytes, cut at

@@ -50,6 +50,65 @@ func mirrorsOf(f Fetcher) []Fetcher {
 	return []Fetcher{f}
 }
 
+// How long a mirror may hold a check. A mirror that is not the last one
+// left to try has MirrorTurn for the metadata of a check (the refresh and
+// the bins of every component), and, for each target it is asked for,
+// TargetGrace plus the target's signed length at MinMirrorRate; when its
+// turn is over, the next mirror takes over (a partial download is resumed
+// there). The last mirror has no turn limit, only the stall guard (4 KiB
+// in every two minutes) and Run's CheckTimeout, so that a device on a slow
+// link with one mirror still updates. A hostile mirror therefore delays a
+// check by at most MirrorTurn plus the turns of the targets the check
+// downloads (for a 1 MiB patch: 2 min + 46 s) before an honest mirror
+// gets its turn, and the mirror that last succeeded is tried first.
+const (
+	MirrorTurn    = 2 * time.Minute
+	TargetGrace   = 30 * time.Second
+	MinMirrorRate = 64 << 10 // bytes per second
+)
+
+// ErrMirrorTurn is the cause of a fetch cut short because its mirror's
+// turn was over and another mirror was left to try.
+var ErrMirrorTurn = errors.New("verify: mirror too slow, trying the next")
+
+// targetTurn is a mirror's turn for a target of length bytes.
+func targetTurn(length int64) time.Duration {
+	return TargetGrace + time.Duration(length/MinMirrorRate)*time.Second
+}
+
+// mirrorTurn bounds ctx by a mirror's turn of d, unless it is the last.
+func mirrorTurn(ctx context.Context, last bool, d time.Duration) (context.Context, context.CancelFunc) {
+	if last {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, d, ErrMirrorTurn)
+}
+
+type mirror struct {
+	f     Fetcher
+	index int // in the Fetcher's order
+}
+
+// mirrorOrder returns the mirrors in the order to try: the one that last
+// served a good refresh first, then the others in the Fetcher's order.
+func (c *Client) mirrorOrder() []mirror {
+	fs := mirrorsOf(c.cfg.Fetcher)
+	first := int(c.preferred.Load())
+	if first >= len(fs) {
+		first = 0
+	}
+	out := []mirror{{fs[first], first}}
+	for i, f := range fs {
+		if i != first {
+			out = append(out, mirror{f, i})
+		}
+	}
+	return out
+}
+
+// preferMirror makes mirror i the first to try.
+func (c *Client) preferMirror(i int) { c.preferred.Store(int32(i)) }
+
 // HTTPFetcher returns a Fetcher over one or more HTTP mirrors, tried in
 // order: a mirror that fails (or that serves metadata failing verification,
 // see [Client.Refresh]) is skipped for the next. If client is nil, the

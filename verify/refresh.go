@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -15,8 +14,6 @@ import (
 	"github.com/patchtrust/patchtrust/internal/layout"
 	"github.com/patchtrust/patchtrust/internal/trust"
 	"github.com/patchtrust/patchtrust/tuf"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 )
 
 const metadataDir = "metadata"
@@ -50,21 +47,21 @@ type view struct {
 	roles      map[string]int64
 }
 
-// trusted holds the outcome of one go-tuf refresh.
-type trusted = trust.Cycle
+// trusted holds the outcome of one verified refresh.
+type trusted = trust.Repo
 
-// refreshOnce runs one update cycle against one mirror.
-func (c *Client) refreshOnce(ctx context.Context, f Fetcher, rootBytes []byte, refTime time.Time, components []string) (*trusted, error) {
+// refreshOnce runs one update cycle against one mirror, and loads the bin
+// of every component under the same deadline.
+func (c *Client) refreshOnce(ctx context.Context, f Fetcher, refTime time.Time, components []string) (*trusted, error) {
 	ctx, cancel := fetchContext(ctx)
 	defer cancel()
-	t, err := trust.Refresh(ctx, trust.Config{Fetcher: f, Prefix: "metadata/", Root: rootBytes,
-		Dir: filepath.Join(c.dirPath, metadataDir), RefTime: refTime})
+	t, err := trust.Refresh(ctx, trust.Config{Fetcher: f, Prefix: "metadata/", Store: c.root, Dir: metadataDir,
+		Anchor: c.cfg.Root, RefTime: refTime, MaxRootSteps: c.maxRootSteps})
 	if err != nil {
 		return t, withCause(ctx, translate(err))
 	}
-	// Loading a bin fetches it: done here, under the same deadline.
 	for _, comp := range components {
-		if _, err := c.loadBin(t.U, comp); err != nil {
+		if _, err := loadBin(ctx, t, comp); err != nil {
 			return t, withCause(ctx, err)
 		}
 	}
@@ -73,57 +70,51 @@ func (c *Client) refreshOnce(ctx context.Context, f Fetcher, rootBytes []byte, r
 
 // binBits returns the bit length of the repository's succinct hashed bins,
 // refusing a repository whose layout is not patchtrust's.
-func binBits(u *updater.Updater) (int, error) {
-	top := u.GetTrustedMetadataSet().Targets[metadata.TARGETS]
-	if top == nil || top.Signed.Delegations == nil || top.Signed.Delegations.SuccinctRoles == nil {
+func binBits(t *trusted) (int, error) {
+	prefix, bits, ok := t.Bins()
+	if !ok {
 		return 0, securityErr(ErrMetadata, "targets does not delegate to succinct hashed bins")
 	}
-	sr := top.Signed.Delegations.SuccinctRoles
-	if sr.NamePrefix != layout.BinPrefix || sr.BitLength < layout.MinBinBits || sr.BitLength > layout.MaxBinBits {
-		return 0, securityErr(ErrMetadata, "unexpected bins %q with %d bits", trunc(sr.NamePrefix), sr.BitLength)
+	if prefix != layout.BinPrefix || bits < layout.MinBinBits || bits > layout.MaxBinBits {
+		return 0, securityErr(ErrMetadata, "unexpected bins %q with %d bits", trunc(prefix), bits)
 	}
-	return sr.BitLength, nil
+	return bits, nil
 }
 
 // loadBin loads and verifies the bin of component and returns its role name.
-func (c *Client) loadBin(u *updater.Updater, comp string) (string, error) {
-	bits, err := binBits(u)
+func loadBin(ctx context.Context, t *trusted, comp string) (string, error) {
+	bits, err := binBits(t)
 	if err != nil {
 		return "", err
 	}
 	role := layout.ComponentRole(comp, bits)
-	_, err = u.GetTargetInfo(layout.ProbePath(comp))
+	_, err = t.Find(ctx, layout.ProbePath(comp))
 	if err == nil {
 		return "", securityErr(ErrMetadata, "probe path of %s is listed as a target", comp)
 	}
-	if _, ok := u.GetTrustedMetadataSet().Targets[role]; !ok {
+	if !errors.Is(err, trust.ErrTargetNotFound) {
 		return "", translate(err)
+	}
+	if _, ok := t.Targets(role); !ok {
+		return "", securityErr(ErrMetadata, "bin of %s is not delegated its probe path", comp)
 	}
 	return role, nil
 }
 
 // buildView decodes the verified targets of every component.
 func buildView(t *trusted, components []string) (*view, error) {
-	tm := t.U.GetTrustedMetadataSet()
-	bits, err := binBits(t.U)
+	bits, err := binBits(t)
 	if err != nil {
 		return nil, err
 	}
-	v := &view{consistent: tm.Root.Signed.ConsistentSnapshot, comps: map[string]*compView{}, roles: map[string]int64{
-		metadata.ROOT:      tm.Root.Signed.Version,
-		metadata.TIMESTAMP: tm.Timestamp.Signed.Version,
-		metadata.SNAPSHOT:  tm.Snapshot.Signed.Version,
-	}}
-	for name, md := range tm.Targets {
-		v.roles[name] = md.Signed.Version
-	}
+	v := &view{consistent: t.ConsistentSnapshot(), comps: map[string]*compView{}, roles: t.Versions()}
 	for _, comp := range components {
-		bin := tm.Targets[layout.ComponentRole(comp, bits)]
-		if bin == nil {
+		bin, ok := t.Targets(layout.ComponentRole(comp, bits))
+		if !ok {
 			return nil, securityErr(ErrMetadata, "bin of %s not loaded", comp)
 		}
 		cv := &compView{}
-		for p, tf := range bin.Signed.Targets {
+		for p, tf := range bin {
 			if err := addTarget(cv, comp, p, tf, bits); err != nil {
 				return nil, err
 			}
@@ -140,7 +131,7 @@ func buildView(t *trusted, components []string) (*view, error) {
 	return v, nil
 }
 
-func addTarget(cv *compView, comp, p string, tf *metadata.TargetFiles, bits int) error {
+func addTarget(cv *compView, comp, p string, tf *trust.Target, bits int) error {
 	kind, rest, _ := strings.Cut(p, "/")
 	owner, _, _ := strings.Cut(rest, "/")
 	if (kind != "patches" && kind != "releases") || owner != comp {
@@ -158,7 +149,7 @@ func addTarget(cv *compView, comp, p string, tf *metadata.TargetFiles, bits int)
 	switch kind {
 	case "patches":
 		var d tuf.Patch
-		if err := json.Unmarshal(*tf.Custom, &d); err != nil {
+		if err := json.Unmarshal(tf.Custom, &d); err != nil {
 			return securityErr(ErrMetadata, "target %q: %v", trunc(p), err)
 		}
 		if d.Component != comp || p != layout.PatchPath(comp, d.Baseline, d.Level, bits) {
@@ -167,7 +158,7 @@ func addTarget(cv *compView, comp, p string, tf *metadata.TargetFiles, bits int)
 		cv.patches = append(cv.patches, patchInfo{d, t})
 	case "releases":
 		var d tuf.Release
-		if err := json.Unmarshal(*tf.Custom, &d); err != nil {
+		if err := json.Unmarshal(tf.Custom, &d); err != nil {
 			return securityErr(ErrMetadata, "target %q: %v", trunc(p), err)
 		}
 		if d.Component != comp || p != layout.ReleasePath(comp, d.Version, bits) ||

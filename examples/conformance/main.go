@@ -1,8 +1,7 @@
 // Command conformance is a TUF client for the TUF conformance test suite
 // (the "client-under-test" protocol), built on patchtrust's device code:
-// verify's HTTP fetcher and the same update cycle verify runs (a fresh
-// go-tuf updater from the newest trusted root, durable persistence of the
-// exact bytes that verified).
+// verify's HTTP fetcher and verify.MetadataClient, the trust core that
+// verify.Client runs (public API only).
 //
 // Usage:
 //
@@ -20,27 +19,18 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"hash"
-	"io"
 	"net/url"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/patchtrust/patchtrust/internal/atomicfile"
-	"github.com/patchtrust/patchtrust/internal/trust"
 	"github.com/patchtrust/patchtrust/verify"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
 func main() {
@@ -69,15 +59,6 @@ func run(ctx context.Context, args []string) error {
 	if *metaDir == "" || fs.NArg() < 1 {
 		return errors.New("usage: conformance --metadata-dir DIR [flags] init ROOTFILE | refresh | download")
 	}
-	if err := os.MkdirAll(*metaDir, 0o755); err != nil {
-		return err
-	}
-	store, err := os.OpenRoot(*metaDir)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
 	switch cmd := fs.Arg(0); cmd {
 	case "init":
 		if fs.NArg() != 2 {
@@ -87,18 +68,21 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := metadata.Root().FromBytes(b); err != nil {
-			return fmt.Errorf("trusted root: %w", err)
-		}
-		return atomicfile.WriteBytes(store, "root.json", b, 0o644)
+		return verify.InitMetadataDir(*metaDir, b)
 	case "refresh":
-		_, err := refresh(ctx, store, *metaDir, *metaURL)
+		c, err := refresh(ctx, *metaDir, *metaURL)
+		if c != nil {
+			c.Close()
+		}
 		return err
 	case "download":
 		if *targetBase == "" || *targetDir == "" || len(targets) == 0 {
 			return errors.New("download needs --target-name, --target-base-url and --target-dir")
 		}
-		c, err := refresh(ctx, store, *metaDir, *metaURL)
+		c, err := refresh(ctx, *metaDir, *metaURL)
+		if c != nil {
+			defer c.Close()
+		}
 		if err != nil {
 			return err
 		}
@@ -106,17 +90,15 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		if err := os.MkdirAll(*targetDir, 0o755); err != nil {
+			return err
+		}
 		for _, name := range targets {
-			info, err := c.U.GetTargetInfo(name)
-			// Delegated roles loaded for the lookup verified: keep them.
-			if perr := c.Persist(store, ".", err == nil); perr != nil {
-				return perr
-			}
+			t, err := c.Target(ctx, name)
 			if err != nil {
 				return fmt.Errorf("target %q: %w", name, err)
 			}
-			consistent := c.U.GetTrustedMetadataSet().Root.Signed.ConsistentSnapshot
-			if err := download(ctx, tf, info, consistent, *targetDir); err != nil {
+			if err := t.Download(ctx, tf, filepath.Join(*targetDir, url.PathEscape(name))); err != nil {
 				return fmt.Errorf("target %q: %w", name, err)
 			}
 		}
@@ -126,121 +108,36 @@ func run(ctx context.Context, args []string) error {
 	}
 }
 
-// refresh runs one update cycle and persists what verified, also when a
+// refresh runs one update cycle; what verified is stored even when a
 // later step fails (a newer root that verified stays trusted).
-func refresh(ctx context.Context, store *os.Root, dir, metaURL string) (*trust.Cycle, error) {
+func refresh(ctx context.Context, dir, metaURL string) (*verify.MetadataClient, error) {
 	if metaURL == "" {
 		return nil, errors.New("refresh needs --metadata-url")
-	}
-	root, err := trust.NewestRoot(store, ".", nil)
-	if err != nil {
-		return nil, err
 	}
 	f, err := verify.HTTPFetcher([]string{metaURL}, nil)
 	if err != nil {
 		return nil, err
 	}
-	abs, err := filepath.Abs(dir)
+	c, err := verify.NewMetadataClient(dir, f, clock)
 	if err != nil {
 		return nil, err
 	}
-	now, err := clock()
-	if err != nil {
-		return nil, err
-	}
-	c, err := trust.Refresh(ctx, trust.Config{Fetcher: f, Root: root, Dir: abs, RefTime: now})
-	if c != nil {
-		if perr := c.Persist(store, ".", err == nil); perr != nil && err == nil {
-			err = perr
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return c, c.Refresh(ctx)
 }
 
-// clock returns the current time, from `date +%s` when FAKETIME is set.
-func clock() (time.Time, error) {
+// clock returns the current time, from `date +%s` when FAKETIME is set
+// (libfaketime, which test harnesses use, does not reach a Go binary).
+func clock() time.Time {
 	if os.Getenv("FAKETIME") == "" {
-		return time.Now().UTC(), nil
+		return time.Now().UTC()
 	}
 	out, err := exec.Command("date", "+%s").Output()
-	if err != nil {
-		return time.Time{}, fmt.Errorf("FAKETIME is set but date +%%s failed: %w", err)
-	}
-	s, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("FAKETIME is set but date +%%s printed %q", out)
-	}
-	return time.Unix(s, 0).UTC(), nil
-}
-
-// download fetches a target into dir under its URL-escaped name, streaming
-// through a length limit and every listed hash, unless a file with the
-// right length and hashes is already there.
-func download(ctx context.Context, f verify.Fetcher, info *metadata.TargetFiles, consistent bool, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	local := url.PathEscape(info.Path)
-	if b, err := root.ReadFile(local); err == nil && info.VerifyLengthHashes(b) == nil {
-		return nil
-	}
-	remote := info.Path
-	if consistent {
-		h, ok := info.Hashes["sha256"]
-		if !ok {
-			for _, v := range info.Hashes {
-				h = v
-				break
-			}
-		}
-		d, base := path.Split(info.Path)
-		remote = d + hex.EncodeToString(h) + "." + base
-	}
-	hashes := map[string]hash.Hash{}
-	for alg := range info.Hashes {
-		switch alg {
-		case "sha256":
-			hashes[alg] = sha256.New()
-		case "sha512":
-			hashes[alg] = sha512.New()
+	if err == nil {
+		if s, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil {
+			return time.Unix(s, 0).UTC()
 		}
 	}
-	if len(hashes) == 0 {
-		return errors.New("no supported hash listed")
-	}
-	body, err := f.Fetch(ctx, remote)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	out, err := atomicfile.Create(root, local, 0o644)
-	if err != nil {
-		return err
-	}
-	defer out.Abort()
-	ws := []io.Writer{out}
-	for _, h := range hashes {
-		ws = append(ws, h)
-	}
-	n, err := io.Copy(io.MultiWriter(ws...), io.LimitReader(body, info.Length+1))
-	if err != nil {
-		return err
-	}
-	if n != info.Length {
-		return fmt.Errorf("length %d, signed %d", n, info.Length)
-	}
-	for alg, h := range hashes {
-		if hex.EncodeToString(h.Sum(nil)) != hex.EncodeToString(info.Hashes[alg]) {
-			return fmt.Errorf("%s mismatch", alg)
-		}
-	}
-	return out.Commit()
+	// Fail closed: a time far in the future makes every expiry check fail.
+	fmt.Fprintf(os.Stderr, "conformance: FAKETIME is set but date +%%s failed: %v %q\n", err, out)
+	return time.Unix(1<<40, 0).UTC()
 }

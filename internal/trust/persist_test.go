@@ -50,11 +50,11 @@ func TestPersistIncompleteRefusesForgedBody(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	f := &dirFetcher{dir: r.PublishDir}
-	cfg := Config{Fetcher: f, Prefix: "metadata/", Root: r.Root(), Dir: cache, RefTime: time.Now()}
+	cfg := Config{Fetcher: f, Prefix: "metadata/", Anchor: r.Root(), Store: store, Dir: ".", RefTime: time.Now()}
 
 	c, err := Refresh(context.Background(), cfg)
 	require.NoError(t, err)
-	require.NoError(t, c.Persist(store, ".", true))
+	require.NoError(t, c.Persist())
 	trusted, err := os.ReadFile(filepath.Join(cache, "timestamp.json"))
 	require.NoError(t, err)
 
@@ -69,7 +69,7 @@ func TestPersistIncompleteRefusesForgedBody(t *testing.T) {
 	c, err = Refresh(context.Background(), cfg)
 	require.Error(t, err)
 	require.NotNil(t, c)
-	require.NoError(t, c.Persist(store, ".", false))
+	require.NoError(t, c.Persist())
 	got, err := os.ReadFile(filepath.Join(cache, "timestamp.json"))
 	require.NoError(t, err)
 	require.Equal(t, string(trusted), string(got), "forged timestamp persisted")
@@ -86,7 +86,7 @@ func TestPersistIncompleteRefusesForgedBody(t *testing.T) {
 	f.override = map[string][]byte{"snapshot.json": []byte("{}")}
 	c, err = Refresh(context.Background(), cfg)
 	require.Error(t, err)
-	require.NoError(t, c.Persist(store, ".", false))
+	require.NoError(t, c.Persist())
 	got, err = os.ReadFile(filepath.Join(cache, "timestamp.json"))
 	require.NoError(t, err)
 	published, err := os.ReadFile(filepath.Join(r.PublishDir, "metadata", "timestamp.json"))

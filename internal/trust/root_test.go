@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,43 +50,69 @@ func rootJSON(t *testing.T, v int64, key rootKey, signers ...rootKey) []byte {
 	return b
 }
 
-// TestNewestRootChecksStoredRoot checks which root NewestRoot trusts.
+// TestNewestRootChecksStoredRoot checks which root NewestRoot trusts: the
+// end of the unbroken chain from the anchor, and nothing planted beyond it.
 func TestNewestRootChecksStoredRoot(t *testing.T) {
 	t.Parallel()
-	k1, k2 := newRootKey(t), newRootKey(t)
+	k1, k2, k3 := newRootKey(t), newRootKey(t), newRootKey(t)
 	embedded := rootJSON(t, 1, k1, k1)
+	v2 := rootJSON(t, 2, k2, k1, k2)
+	v3 := rootJSON(t, 3, k3, k2, k3)
 	tests := []struct {
-		name    string
-		stored  []byte
-		want    []byte // nil: ErrStoredRoot
-		wantEmb bool
+		name  string
+		files map[string][]byte
+		want  []byte // nil: ErrStoredRoot
 	}{
-		{"next version signed by both", rootJSON(t, 2, k2, k1, k2), nil, false},
-		{"next version self-signed only", rootJSON(t, 2, k2, k2), nil, false},
-		{"unsigned", rootJSON(t, 3, k1), nil, false},
-		{"signed by a key it does not trust", rootJSON(t, 3, k1, k2), nil, false},
-		{"same version as embedded", rootJSON(t, 1, k2, k2), nil, true},
+		{"nothing stored", nil, embedded},
+		{"root.json, next version signed by both", map[string][]byte{"root.json": v2}, v2},
+		{"root.json, next version self-signed only", map[string][]byte{"root.json": rootJSON(t, 2, k2, k2)}, nil},
+		{"root.json of the embedded version", map[string][]byte{"root.json": rootJSON(t, 1, k2, k2)}, embedded},
+		{"root.json two versions ahead, self-signed, no chain", map[string][]byte{"root.json": rootJSON(t, 3, k2, k2)}, embedded},
+		{"root.json two versions ahead, unsigned", map[string][]byte{"root.json": rootJSON(t, 3, k1)}, embedded},
+		{"chain of two links", map[string][]byte{"roots/2.root.json": v2, "roots/3.root.json": v3, "root.json": v3}, v3},
+		{"chain with a gap", map[string][]byte{"roots/2.root.json": v2, "roots/4.root.json": rootJSON(t, 4, k3, k3)}, v2},
+		{"planted root.json beyond the chain", map[string][]byte{"roots/2.root.json": v2, "root.json": rootJSON(t, 3, k1, k1)}, v2},
+		{"link not signed by the previous root", map[string][]byte{"roots/2.root.json": v2, "roots/3.root.json": rootJSON(t, 3, k3, k3)}, nil},
+		{"link that does not parse", map[string][]byte{"roots/2.root.json": []byte("{")}, nil},
 	}
-	tests[0].want = tests[0].stored
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "root.json"), tt.stored, 0o644))
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, "roots"), 0o755))
+			for name, b := range tt.files {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+			}
 			r, err := os.OpenRoot(dir)
 			require.NoError(t, err)
 			defer r.Close()
 			got, err := NewestRoot(r, ".", embedded)
-			switch {
-			case tt.wantEmb:
-				require.NoError(t, err)
-				assert.Equal(t, string(embedded), string(got))
-			case tt.want != nil:
-				require.NoError(t, err)
-				assert.Equal(t, string(tt.want), string(got))
-			default:
+			if tt.want == nil {
 				assert.ErrorIs(t, err, ErrStoredRoot)
+				return
 			}
+			require.NoError(t, err)
+			assert.Equal(t, string(tt.want), string(got))
 		})
+	}
+}
+
+// TestNewestRootFIFO: a FIFO planted as a link is refused without blocking.
+func TestNewestRootFIFO(t *testing.T) {
+	t.Parallel()
+	k1 := newRootKey(t)
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "roots"), 0o755))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "roots", "2.root.json"), 0o644))
+	r, err := os.OpenRoot(dir)
+	require.NoError(t, err)
+	defer r.Close()
+	done := make(chan error, 1)
+	go func() { _, err := NewestRoot(r, ".", rootJSON(t, 1, k1, k1)); done <- err }()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, ErrStoredRoot)
+	case <-time.After(10 * time.Second):
+		t.Fatal("NewestRoot blocked on a FIFO")
 	}
 }

@@ -1,0 +1,139 @@
+package trust
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+
+	"github.com/patchtrust/patchtrust/internal/atomicfile"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
+)
+
+// The root chain on disk, inside the metadata directory:
+//
+//	anchor.json           the anchor, when Config.Anchor is nil (see Init)
+//	roots/<v>.root.json   every root after the anchor that verified, by version
+//	root.json             a copy of the newest, for readers of the directory
+//
+// The trusted root is the end of the unbroken chain of roots/ files from
+// the anchor. root.json is never trusted by itself, except as the link
+// right after the anchor when roots/ holds nothing (directories written
+// before the chain was kept).
+const (
+	anchorFile = "anchor.json"
+	rootsDir   = "roots"
+	rootFile   = "root.json"
+)
+
+// ErrStoredRoot means a stored root of the chain does not parse or is not
+// signed as the root after its predecessor must be: the directory was
+// tampered with or corrupted. Callers fail closed.
+var ErrStoredRoot = errors.New("stored root chain is corrupt")
+
+type chain struct {
+	store  *os.Root
+	dir    string
+	newest []byte
+	copied int64 // the version of a link read from root.json, not yet in roots/
+}
+
+// Init makes dir inside store a metadata directory anchored at root,
+// for a client without an embedded root (Config.Anchor nil).
+func Init(store *os.Root, dir string, root []byte) error {
+	if _, err := trustedmetadata.New(root); err != nil {
+		return fmt.Errorf("trusted root: %w", err)
+	}
+	if err := writeLocal(store, dir, anchorFile, root); err != nil {
+		return err
+	}
+	return writeLocal(store, dir, rootFile, root)
+}
+
+// NewestRoot returns the trusted root of the directory: the end of the
+// chain of stored roots from anchor (nil: the directory's anchor.json).
+func NewestRoot(store *os.Root, dir string, anchor []byte) ([]byte, error) {
+	c, err := loadChain(store, dir, anchor)
+	if err != nil {
+		return nil, err
+	}
+	return c.newest, nil
+}
+
+// loadChain verifies the stored chain from the anchor.
+func loadChain(store *os.Root, dir string, anchor []byte) (*chain, error) {
+	if anchor == nil {
+		b, err := readRegular(store, dir+"/"+anchorFile, MaxRootSize)
+		if err != nil {
+			return nil, fmt.Errorf("no trusted root: %w", err)
+		}
+		anchor = b
+	}
+	tm, err := trustedmetadata.New(anchor)
+	if err != nil {
+		return nil, fmt.Errorf("anchor root: %w", err)
+	}
+	c := &chain{store: store, dir: dir, newest: anchor}
+	for {
+		v := tm.Root.Signed.Version + 1
+		b, err := readRegular(store, c.linkName(v), MaxRootSize)
+		if errors.Is(err, fs.ErrNotExist) && bytesEqual(c.newest, anchor) {
+			// No chain kept yet: root.json may be the link after the anchor.
+			b, err = readRegular(store, dir+"/"+rootFile, MaxRootSize)
+			if err != nil {
+				return c, nil
+			}
+			if m, perr := metadata.Root().FromBytes(b); perr == nil && m.Signed.Version != v {
+				return c, nil // the anchor itself, or beyond a chain not kept
+			}
+			c.copied = v
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return c, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: version %d: %v", ErrStoredRoot, v, err)
+		}
+		if _, err := tm.UpdateRoot(b); err != nil {
+			return nil, fmt.Errorf("%w: version %d: %v", ErrStoredRoot, v, err)
+		}
+		c.newest = b
+	}
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// migrate stores the link taken from root.json in the chain directory.
+func (c *chain) migrate() error {
+	if c.copied == 0 {
+		return nil
+	}
+	if err := c.add(c.copied, c.newest); err != nil {
+		return err
+	}
+	c.copied = 0
+	return nil
+}
+
+func (c *chain) linkName(v int64) string {
+	return c.dir + "/" + rootsDir + "/" + strconv.FormatInt(v, 10) + ".root.json"
+}
+
+// add stores root version v, which verified as the next link, durably.
+func (c *chain) add(v int64, data []byte) error {
+	if err := c.store.MkdirAll(c.dir+"/"+rootsDir, 0o755); err != nil {
+		return fmt.Errorf("store root: %w", err)
+	}
+	if err := atomicfile.WriteBytes(c.store, c.linkName(v), data, 0o644); err != nil {
+		return fmt.Errorf("store root: %w", err)
+	}
+	c.newest = data
+	return nil
+}
+
+// finish writes root.json as a copy of the newest root.
+func (c *chain) finish() error {
+	return writeLocal(c.store, c.dir, rootFile, c.newest)
+}
