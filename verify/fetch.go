@@ -21,7 +21,13 @@ import (
 type Fetcher interface {
 	// Fetch returns the file at path, slash-separated and relative to the
 	// mirror's root: "metadata/<file>" or "targets/<file>", as tuf publishes
-	// them. If the file does not exist, the error must wrap fs.ErrNotExist.
+	// them. A metadata file name holds its role name URL-escaped, as TUF
+	// names it ("1.a%2Fb.json" for role "a/b"): an HTTP fetcher sends such
+	// escapes as they are. If the file does not exist, the error must wrap
+	// fs.ErrNotExist; a fetcher whose mirror refuses a missing file (HTTP
+	// 403 from an object store without list permission) wraps
+	// fs.ErrPermission, which the Client takes for "not found" only where
+	// TUF probes for a file that may not exist (the next root).
 	Fetch(ctx context.Context, path string) (io.ReadCloser, error)
 }
 
@@ -127,11 +133,16 @@ func HTTPFetcher(mirrors []string, client *http.Client) (Fetcher, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("verify: invalid mirror URL %q", trunc(m))
 		}
-		if !strings.HasSuffix(u.Path, "/") {
-			u.Path += "/"
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, fmt.Errorf("verify: mirror URL %q: no query, fragment or user info", trunc(m))
 		}
-		u.RawPath = ""
-		ms = append(ms, &httpMirror{base: u, client: client})
+		// The base is kept as written, escapes and all ("%2F" stays an
+		// escaped slash, not a path separator).
+		base := u.EscapedPath()
+		if !strings.HasSuffix(base, "/") {
+			base += "/"
+		}
+		ms = append(ms, &httpMirror{base: u.Scheme + "://" + u.Host + base, host: u.Host, client: client})
 	}
 	if len(ms) == 1 {
 		return ms[0], nil
@@ -160,8 +171,37 @@ func newHTTPClient() *http.Client {
 }
 
 type httpMirror struct {
-	base   *url.URL
+	base   string // scheme://host/escaped/path/
+	host   string
 	client *http.Client
+}
+
+// escapePath makes a URL path of p as TUF clients do: a percent-escape
+// already in p (a role name with a slash is escaped in its file name) is
+// sent as it is; every other byte that may not appear in a URL path is
+// escaped.
+func escapePath(p string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]):
+			b.WriteByte(c)
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0:
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func (m *httpMirror) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
@@ -172,8 +212,7 @@ func (m *httpMirror) FetchFrom(ctx context.Context, p string, offset int64) (io.
 	if !fs.ValidPath(p) || p == "." {
 		return nil, &fetchError{Err: fmt.Errorf("verify: invalid path %q", trunc(p))}
 	}
-	u := m.base.JoinPath(p)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.base+escapePath(p), nil)
 	if err != nil {
 		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s: %w", p, err)}
 	}
@@ -187,7 +226,13 @@ func (m *httpMirror) FetchFrom(ctx context.Context, p string, offset int64) (io.
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		resp.Body.Close()
-		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s from %s: %w", p, m.base.Host, fs.ErrNotExist)}
+		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s from %s: %w", p, m.host, fs.ErrNotExist)}
+	case resp.StatusCode == http.StatusForbidden:
+		// An object store without list permission answers 403 for a
+		// missing key: where TUF probes for a file that may not exist
+		// (the next root), that is "not found"; anywhere else, an error.
+		resp.Body.Close()
+		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s from %s: HTTP status 403: %w", p, m.host, fs.ErrPermission)}
 	case offset > 0 && resp.StatusCode == http.StatusPartialContent:
 		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(offset, 10)+"-") {
 			resp.Body.Close()
@@ -198,7 +243,7 @@ func (m *httpMirror) FetchFrom(ctx context.Context, p string, offset int64) (io.
 		return resp.Body, nil
 	default:
 		resp.Body.Close()
-		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s from %s: HTTP status %d", p, m.base.Host, resp.StatusCode)}
+		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s from %s: HTTP status %d", p, m.host, resp.StatusCode)}
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 
 // The root chain on disk, inside the metadata directory:
 //
-//	anchor.json           the anchor, when Config.Anchor is nil (see Init)
+//	roots/anchor.json     the anchor, when Config.Anchor is nil (see Init)
 //	roots/<v>.root.json   every root after the anchor that verified, by version
 //	root.json             a copy of the newest, for readers of the directory
 //
@@ -23,7 +23,7 @@ import (
 // right after the anchor when roots/ holds nothing (directories written
 // before the chain was kept).
 const (
-	anchorFile = "anchor.json"
+	anchorFile = rootsDir + "/anchor.json"
 	rootsDir   = "roots"
 	rootFile   = "root.json"
 )
@@ -46,6 +46,9 @@ func Init(store *os.Root, dir string, root []byte) error {
 	if _, err := trustedmetadata.New(root); err != nil {
 		return fmt.Errorf("trusted root: %w", err)
 	}
+	if err := store.MkdirAll(dir+"/"+rootsDir, 0o755); err != nil {
+		return err
+	}
 	if err := writeLocal(store, dir, anchorFile, root); err != nil {
 		return err
 	}
@@ -53,7 +56,7 @@ func Init(store *os.Root, dir string, root []byte) error {
 }
 
 // NewestRoot returns the trusted root of the directory: the end of the
-// chain of stored roots from anchor (nil: the directory's anchor.json).
+// chain of stored roots from anchor (nil: the directory's roots/anchor.json).
 func NewestRoot(store *os.Root, dir string, anchor []byte) ([]byte, error) {
 	c, err := loadChain(store, dir, anchor)
 	if err != nil {

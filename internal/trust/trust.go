@@ -100,7 +100,7 @@ type Config struct {
 	Store *os.Root
 	Dir   string
 	// Anchor is the root the chain starts from (the embedded root). If nil,
-	// the anchor is the directory's anchor.json (see [Init]).
+	// the anchor is the directory's roots/anchor.json (see [Init]).
 	Anchor []byte
 	// RefTime is the time expiry is checked against.
 	RefTime time.Time
@@ -187,11 +187,15 @@ func (r *Repo) updateRoot(ctx context.Context, chain *chain) error {
 			return err
 		}
 	}
-	// 5.3.10: the final root must not have expired.
+	if err := chain.finish(); err != nil {
+		return err
+	}
+	// 5.3.10: the final root must not have expired (checked after it is
+	// stored: it verified, and the next root may renew it).
 	if r.tm.Root.Signed.IsExpired(r.tm.RefTime) {
 		return &Error{Kind: Expired, Role: Root, Msg: "final root.json is expired"}
 	}
-	return chain.finish()
+	return nil
 }
 
 // updateTimestamp loads the trusted timestamp, then the mirror's (5.4).
