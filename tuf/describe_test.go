@@ -48,6 +48,28 @@ func TestReleaseRoundTrip(t *testing.T) {
 	require.ErrorIs(t, json.Unmarshal(b, &p), ErrDescription, "a release is not a patch")
 }
 
+// Descriptions keep versions exactly as the vendor wrote them.
+func TestVendorVersionsRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"3.0.20", "26.3", "v26.3.0", "131.0.6778.85", "26.4-rc.1"} {
+		p := samplePatch()
+		p.Baseline = v
+		b, err := json.Marshal(p)
+		require.NoError(t, err)
+		require.Contains(t, string(b), `"baseline":"`+v+`"`)
+		var q Patch
+		require.NoError(t, json.Unmarshal(b, &q))
+		require.Equal(t, p, q)
+
+		r := Release{Component: "webkit", Version: v, Artifact: Artifact{Size: 5, SHA256: [32]byte{9}}}
+		b, err = json.Marshal(r)
+		require.NoError(t, err)
+		var s Release
+		require.NoError(t, json.Unmarshal(b, &s))
+		require.Equal(t, r, s)
+	}
+}
+
 func TestPatchStrictDecoding(t *testing.T) {
 	t.Parallel()
 	good, err := json.Marshal(samplePatch())
@@ -65,7 +87,8 @@ func TestPatchStrictDecoding(t *testing.T) {
 		"path component":   strings.Replace(s, `"webkit"`, `"../etc"`, 1),
 		"short hash":       strings.Replace(s, `"sha256":"01`, `"sha256":"`, 1),
 		"uppercase hash":   strings.Replace(s, `"sha256":"01`, `"sha256":"0A`, 1),
-		"bad baseline":     strings.Replace(s, `"v26.3.0"`, `"26.3"`, 1),
+		"bad baseline":     strings.Replace(s, `"v26.3.0"`, `"26.3.1.2.5"`, 1),
+		"build metadata":   strings.Replace(s, `"v26.3.0"`, `"v26.3.0+b7"`, 1),
 		"control in label": strings.Replace(s, `26.3 (b)`, `26.3\u0000(b)`, 1),
 		"trailing":         s + "{}",
 		"bad fix":          strings.Replace(s, `CVE-2026-1234`, `CVE 1`, 1),
