@@ -146,8 +146,12 @@ func (p Patch) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// UnmarshalJSON decodes p strictly: an unknown type or field, a duplicate
-// key, a non-integer number or an invalid value is an error.
+// UnmarshalJSON decodes p strictly: an unknown type or field, a key that
+// is not exactly a field name (field names are case-sensitive: "Withdrawn"
+// is not "withdrawn"), a duplicate key or two keys equal under case
+// folding, invalid UTF-8, a non-integer number or an invalid value is an
+// error. json.Unmarshal into a Patch goes through it, so every decoder of
+// descriptions is strict.
 func (p *Patch) UnmarshalJSON(data []byte) error {
 	var j patchJSON
 	if err := strictjson.Unmarshal(data, &j, maxDescription); err != nil {

@@ -91,6 +91,10 @@ func TestPatchStrictDecoding(t *testing.T) {
 		"build metadata":   strings.Replace(s, `"v26.3.0"`, `"v26.3.0+b7"`, 1),
 		"control in label": strings.Replace(s, `26.3 (b)`, `26.3\u0000(b)`, 1),
 		"trailing":         s + "{}",
+		"case variant":     strings.Replace(s, `"level":2`, `"Level":2`, 1),
+		"both cases":       strings.Replace(s, `"level":2`, `"level":2,"Level":3`, 1),
+		"long s":           strings.Replace(s, `"baseline"`, `"baſeline"`, 1),
+		"lone surrogate":   strings.Replace(s, `26.3 (b)`, `26.3 \ud800`, 1),
 		"bad fix":          strings.Replace(s, `CVE-2026-1234`, `CVE 1`, 1),
 		"duplicate fix":    strings.Replace(s, `GHSA-abcd-efgh-ijkl`, `CVE-2026-1234`, 1),
 	} {
@@ -101,6 +105,30 @@ func TestPatchStrictDecoding(t *testing.T) {
 			require.Error(t, json.Unmarshal([]byte(bad), &p))
 		})
 	}
+}
+
+// A withdrawal that a case-insensitive decoder would read from either key,
+// depending on their order, is refused in both orders.
+func TestWithdrawnCaseVariantsRefused(t *testing.T) {
+	t.Parallel()
+	good, err := json.Marshal(samplePatch())
+	require.NoError(t, err)
+	s := strings.TrimSuffix(string(good), "}")
+	for _, bad := range []string{
+		s + `,"Withdrawn":"reverted"}`,
+		s + `,"withdrawn":"reverted","Withdrawn":""}`,
+		s + `,"Withdrawn":"","withdrawn":"reverted"}`,
+		s + `,"WITHDRAWN":"reverted"}`,
+	} {
+		var p Patch
+		require.ErrorIs(t, json.Unmarshal([]byte(bad), &p), ErrDescription, bad)
+		var r Release
+		require.ErrorIs(t, r.UnmarshalJSON([]byte(strings.Replace(bad, "patch/v1", "release/v1", 1))), ErrDescription)
+	}
+	rel, err := json.Marshal(Release{Component: "webkit", Version: "26.4", Artifact: Artifact{Size: 5}})
+	require.NoError(t, err)
+	var r Release
+	require.ErrorIs(t, json.Unmarshal([]byte(strings.Replace(string(rel), `"version"`, `"Version"`, 1)), &r), ErrDescription)
 }
 
 func TestArtifactOf(t *testing.T) {
