@@ -80,7 +80,7 @@ func (j artifactJSON) artifact(what string) (Artifact, error) {
 // Component, Baseline and Level only: Label is for display and is never parsed.
 type Patch struct {
 	Component string   // e.g. "webkit"; see the component name rules in [Patch.Validate]
-	Baseline  string   // the release version the patch belongs to, e.g. "v26.3.0"
+	Baseline  string   // the release version the patch belongs to, as the vendor writes it, e.g. "26.3" or "v26.3.0"
 	Level     int      // 1, 2, 3 …: the patch's position on its baseline
 	Label     string   // display only, e.g. "26.3 (a)"
 	Base      Artifact // the exact artifact the delta applies to
@@ -103,7 +103,8 @@ type patchJSON struct {
 
 // Validate returns an error wrapping [ErrDescription] unless every field of p
 // is within the format's rules: a component name of 1-63 characters from
-// [a-z0-9-], a canonical semantic version as baseline, a level in
+// [a-z0-9-], a version as baseline (1 to 4 numbers with an optional "v"
+// and pre-release, such as "26.3", "3.0.20" or "v26.3.0"), a level in
 // [1, MaxLevel], sizes in [0, MaxArtifactSize], short printable label,
 // reason and vulnerability IDs.
 func (p *Patch) Validate() error {
@@ -145,8 +146,12 @@ func (p Patch) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// UnmarshalJSON decodes p strictly: an unknown type or field, a duplicate
-// key, a non-integer number or an invalid value is an error.
+// UnmarshalJSON decodes p strictly: an unknown type or field, a key that
+// is not exactly a field name (field names are case-sensitive: "Withdrawn"
+// is not "withdrawn"), a duplicate key or two keys equal under case
+// folding, invalid UTF-8, a non-integer number or an invalid value is an
+// error. json.Unmarshal into a Patch goes through it, so every decoder of
+// descriptions is strict.
 func (p *Patch) UnmarshalJSON(data []byte) error {
 	var j patchJSON
 	if err := strictjson.Unmarshal(data, &j, maxDescription); err != nil {
@@ -177,7 +182,7 @@ func (p *Patch) UnmarshalJSON(data []byte) error {
 // older baseline.
 type Release struct {
 	Component string
-	Version   string // e.g. "v26.4.0"
+	Version   string // as the vendor writes it, e.g. "26.4", "3.0.20" or "v26.4.0"
 	Artifact  Artifact
 	Fixes     []string
 }

@@ -95,6 +95,18 @@ func TestBadInputLeavesRepositoryUnchanged(t *testing.T) {
 			return repo.AddRelease(ctx, &tuf.Release{Component: "webkit", Version: "v26.4.0",
 				Artifact: tuf.Artifact{Size: 3, SHA256: sha256.Sum256([]byte("abc"))}}, strings.NewReader("abd"))
 		}, tuf.ErrMismatch},
+		{"release version spelled another way", func() error {
+			return repo.AddRelease(ctx, &tuf.Release{Component: "webkit", Version: "26.3"}, bytes.NewReader(baseV1))
+		}, tuf.ErrExists},
+		{"patch baseline spelled another way", func() error {
+			return repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "26.3.0", Level: 3}, bytes.NewReader(d))
+		}, tuf.ErrExists},
+		{"version with build metadata", func() error {
+			return repo.AddRelease(ctx, &tuf.Release{Component: "webkit", Version: "26.4+b5"}, bytes.NewReader(baseV1))
+		}, tuf.ErrDescription},
+		{"version with five numbers", func() error {
+			return repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "26.3.1.2.5", Level: 1}, bytes.NewReader(d))
+		}, tuf.ErrDescription},
 		{"level does not increase", func() error {
 			return repo.AddPatch(ctx, &tuf.Patch{Component: "webkit", Baseline: "v26.3.0", Level: 1}, bytes.NewReader(d))
 		}, tuf.ErrLevel},
@@ -357,12 +369,14 @@ func TestCustomMetadataIsDecodedStrictly(t *testing.T) {
 		"float level":   strings.Replace(string(good), `"level":1`, `"level":1.0`, 1),
 		"unknown field": strings.Replace(string(good), `"level":1`, `"level":1,"priority":9`, 1),
 		"future type":   strings.Replace(string(good), `patch/v1`, `patch/v2`, 1),
+		"case variant":  strings.Replace(string(good), `"level":1`, `"level":1,"Withdrawn":"x"`, 1),
+		"upper type":    strings.Replace(string(good), `"type"`, `"Type"`, 1),
 	} {
 		require.NotEqual(t, string(good), bad)
 		require.NoError(t, tuf.SetCustom(tr.Repo, "webkit", tpath, bad))
 		_, err := tr.Repo.Patches("webkit")
 		require.ErrorIs(t, err, tuf.ErrTampered, name)
-		if name != "future type" {
+		if name != "future type" && name != "upper type" {
 			require.ErrorIs(t, err, tuf.ErrDescription, name)
 		}
 	}
@@ -413,6 +427,55 @@ func TestWithdrawAndPrune(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(tr.Dir, "objects"))
 	require.NoError(t, err)
 	assert.Len(t, entries, 3, "the pruned patches' files are removed")
+}
+
+// TestVendorVersions lists versions as vendors write them: they are kept
+// exactly, ordered numerically, and prune compares them numerically.
+func TestVendorVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tr := repotest.New(t, repotest.Config{})
+	tr.AddRelease("libssl", "3.0.9", []byte("openssl 3.0.9"))
+	tr.AddRelease("libssl", "3.0.20", baseV1)
+	tr.AddPatch("libssl", "3.0.9", 1, []byte("openssl 3.0.9"), []byte("openssl 3.0.9 fixed"))
+	p := tr.AddPatch("libssl", "3.0.20", 1, baseV1, resultV1)
+	assert.Equal(t, "3.0.20", p.Baseline)
+	tr.AddRelease("chrome", "131.0.6778.85", resultV1)
+	tr.AddRelease("chrome", "131.0.6778.100", resultV2)
+	tr.AddRelease("webkit", "26.3", baseV1)
+	tr.AddRelease("webkit", "v26.3.1", resultV1)
+	tr.AddRelease("webkit", "26.4-rc.1", resultV2)
+	tr.Commit()
+	// A different spelling of a listed version is refused; a new version is not.
+	require.ErrorIs(t, tr.Repo.AddRelease(ctx, &tuf.Release{Component: "webkit", Version: "v26.3.0"}, bytes.NewReader(resultV2)), tuf.ErrExists)
+	require.ErrorIs(t, tr.Repo.AddRelease(ctx, &tuf.Release{Component: "webkit", Version: "26.3.1.0"}, bytes.NewReader(resultV2)), tuf.ErrExists)
+	require.ErrorIs(t, tr.Repo.AddPatch(ctx, &tuf.Patch{Component: "libssl", Baseline: "v3.0.20", Level: 2},
+		bytes.NewReader(repotest.Diff(t, resultV1, resultV2))), tuf.ErrExists)
+
+	rels, err := tr.Repo.Releases("")
+	require.NoError(t, err)
+	var got []string
+	for _, r := range rels {
+		got = append(got, r.Component+" "+r.Version)
+	}
+	assert.Equal(t, []string{"chrome 131.0.6778.85", "chrome 131.0.6778.100", "libssl 3.0.9", "libssl 3.0.20",
+		"webkit 26.3", "webkit v26.3.1", "webkit 26.4-rc.1"}, got)
+
+	// 3.0.20 is newer than 3.0.9 (a string comparison would say otherwise).
+	removed, err := tr.Repo.Prune(ctx, "libssl")
+	require.NoError(t, err)
+	require.Len(t, removed, 1)
+	assert.Equal(t, "3.0.9", removed[0].Baseline)
+	tr.Commit()
+
+	// A go-tuf client reads the description with the version as written.
+	up := newUpdater(t, tr.URL(), tr.Root())
+	require.NoError(t, up.Refresh())
+	tf, err := up.GetTargetInfo(layout.PatchPath("libssl", "3.0.20", 1, repotest.DefaultBinBits))
+	require.NoError(t, err)
+	var d tuf.Patch
+	require.NoError(t, json.Unmarshal(*tf.Custom, &d))
+	assert.Equal(t, p, d)
 }
 
 // TestRootRotation rotates the root key twice; a device holding root

@@ -25,8 +25,10 @@ import (
 // withdrawn ones included ([ErrLevel]). If the release p.Baseline of the
 // component is listed, the patch's base must be that release's artifact or
 // the result of a lower, not withdrawn level on the same baseline
-// ([ErrMismatch]). A patch with the same identity is [ErrExists]. On
-// success, *p holds the description as listed.
+// ([ErrMismatch]). A patch with the same identity, or whose baseline the
+// repository already lists spelled another way (such as "26.3" for
+// "v26.3.0"), is [ErrExists]. On success, *p holds the description as
+// listed.
 func (r *Repository) AddPatch(ctx context.Context, p *Patch, patch io.Reader) error {
 	q := *p
 	q.Fixes = append([]string(nil), p.Fixes...)
@@ -74,6 +76,9 @@ func (r *Repository) AddPatch(ctx context.Context, p *Patch, patch io.Reader) er
 		if err != nil {
 			return err
 		}
+		if err := checkSpelling(q.Component, q.Baseline, patches, releases); err != nil {
+			return err
+		}
 		baseOK := true
 		for _, rel := range releases {
 			if rel.Component == q.Component && rel.Version == q.Baseline {
@@ -107,8 +112,10 @@ func (r *Repository) AddPatch(ctx context.Context, p *Patch, patch io.Reader) er
 // AddRelease copies the artifact read from content into the repository and
 // lists it as a target described by rel. The artifact's size and SHA-256
 // come from content; if rel.Artifact is set it must match ([ErrMismatch]).
-// A release of the same component and version is [ErrExists]. On success,
-// *rel holds the description as listed.
+// A release of the same component and version is [ErrExists], and so is a
+// version the repository already lists for the component spelled another
+// way: "26.3", "26.3.0" and "v26.3.0" are one version, listed under one
+// spelling. On success, *rel holds the description as listed.
 func (r *Repository) AddRelease(ctx context.Context, rel *Release, content io.Reader) error {
 	q := *rel
 	q.Fixes = append([]string(nil), rel.Fixes...)
@@ -125,6 +132,13 @@ func (r *Repository) AddRelease(ctx context.Context, rel *Release, content io.Re
 		}
 		if _, ok := b.Signed.Targets[tpath]; ok {
 			return fmt.Errorf("%w: release %s %s", ErrExists, q.Component, q.Version)
+		}
+		patches, releases, err := describeBin(b)
+		if err != nil {
+			return err
+		}
+		if err := checkSpelling(q.Component, q.Version, patches, releases); err != nil {
+			return err
 		}
 		_, size, sum, err := r.storeObject(tpath, content, nil)
 		if err != nil {
@@ -143,6 +157,28 @@ func (r *Repository) AddRelease(ctx context.Context, rel *Release, content io.Re
 		return err
 	}
 	*rel = q
+	return nil
+}
+
+// checkSpelling returns an error wrapping [ErrExists] if the repository
+// already lists version v of component spelled another way (such as "26.3"
+// for "v26.3.0"), as a release version or a patch baseline: equal versions
+// must be one string, so that one version has one path and one identity.
+func checkSpelling(component, v string, patches []Patch, releases []Release) error {
+	vs := []string{v}
+	for _, p := range patches {
+		if p.Component == component {
+			vs = append(vs, p.Baseline)
+		}
+	}
+	for _, r := range releases {
+		if r.Component == component {
+			vs = append(vs, r.Version)
+		}
+	}
+	if err := layout.CheckSpellings(vs); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrExists, component, err)
+	}
 	return nil
 }
 

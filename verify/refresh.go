@@ -126,9 +126,26 @@ func buildView(t *trusted, components []string) (*view, error) {
 			return a.Level - b.Level
 		})
 		slices.SortFunc(cv.releases, func(a, b releaseInfo) int { return layout.CompareVersions(a.Version, b.Version) })
+		if err := cv.checkSpellings(); err != nil {
+			return nil, securityErr(ErrMetadata, "%s: %v", comp, err)
+		}
 		v.comps[comp] = cv
 	}
 	return v, nil
+}
+
+// checkSpellings refuses a component whose versions are not spelled one
+// way each (such as "26.3" and "v26.3.0"), which would make the order of
+// equal versions, and so the release chosen, ambiguous.
+func (cv *compView) checkSpellings() error {
+	var vs []string
+	for _, p := range cv.patches {
+		vs = append(vs, p.Baseline)
+	}
+	for _, r := range cv.releases {
+		vs = append(vs, r.Version)
+	}
+	return layout.CheckSpellings(vs)
 }
 
 func addTarget(cv *compView, comp, p string, tf *trust.Target, bits int) error {

@@ -110,7 +110,7 @@ func openInput(e *env, name string) (io.ReadCloser, error) {
 func runAddPatch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	dir := repoFlag(fs)
 	component := fs.String("component", "", "component name, e.g. webkit (required)")
-	baseline := fs.String("base-version", "", "the release version the patch belongs to, e.g. v26.3.0 (required)")
+	baseline := fs.String("base-version", "", "the release version the patch belongs to, as the vendor writes it: 26.3, 3.0.20, v26.3.0, 26.4-rc.1 (required)")
 	level := fs.Int("level", 0, "the patch level on its baseline: 1, 2, 3 … (required)")
 	label := fs.String("label", "", `display label, e.g. "26.3 (a)"`)
 	var fixes stringList
@@ -142,7 +142,7 @@ func runAddPatch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 func runAddRelease(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	dir := repoFlag(fs)
 	component := fs.String("component", "", "component name (required)")
-	version := fs.String("version", "", "release version, e.g. v26.4.0 (required)")
+	version := fs.String("version", "", "release version, as the vendor writes it: 26.4, 3.0.20, v26.4.0, 131.0.6778.85 (required)")
 	var fixes stringList
 	fs.Var(&fixes, "fixes", "fixed vulnerability IDs (repeatable or comma-separated)")
 	if err := parse(fs, args, 1, 1); err != nil {

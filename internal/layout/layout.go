@@ -7,6 +7,37 @@
 // "components/<component>", and each target path carries a small nonce chosen
 // so that the path hashes into that bin. A device therefore loads the one bin
 // role of each component it has, whatever the repository's size.
+//
+// # Versions
+//
+// Versions are accepted as vendors write them. A version is, in this order
+// and with nothing else (no spaces):
+//
+//   - an optional lowercase "v";
+//   - one to [MaxVersionParts] decimal numbers separated by dots, each "0"
+//     or a number without leading zeros that fits in 64 bits:
+//     "26.3", "3.0.20", "131.0.6778.85";
+//   - an optional pre-release: "-" then dot-separated identifiers of
+//     [0-9A-Za-z-], none empty, the numeric ones without leading zeros,
+//     as in semantic versioning: "26.4-rc.1".
+//
+// Build metadata ("+build.5") is refused: semantic versioning ignores it
+// when ordering, so it would give one release two names. A version is at
+// most [MaxVersionLen] bytes.
+//
+// Versions are ordered by their numbers, a missing trailing number counting
+// as 0, then as semantic versioning orders pre-releases: a version with a
+// pre-release is lower than the same numbers without one; identifiers are
+// compared left to right, numeric ones numerically, others in ASCII order,
+// numeric lower than non-numeric, and a shorter list lower than a longer one
+// it starts. So "26.3", "26.3.0", "v26.3.0" and "26.3.0.0" are equal: they
+// are one version spelled four ways. A repository lists each version of a
+// component under one spelling only (see [CheckSpellings]), and the string
+// is kept exactly as written: it is shown, and it is part of target paths.
+//
+// Every version accepted before, a full semantic version such as "v26.3.0"
+// or "v1.2.0-rc.1", is still accepted and ordered as semantic versioning
+// orders it, except one with a number that does not fit in 64 bits.
 package layout
 
 import (
@@ -17,8 +48,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-
-	"golang.org/x/mod/semver"
 )
 
 const (
@@ -42,18 +71,6 @@ func ValidComponent(name string) error {
 	}
 	return nil
 }
-
-// ValidVersion returns an error unless v is a canonical semantic version
-// with a "v" prefix and all three numbers, such as "v26.3.0" or "v1.2.0-rc.1".
-func ValidVersion(v string) error {
-	if len(v) > 64 || !semver.IsValid(v) || semver.Canonical(v) != v {
-		return fmt.Errorf("invalid version %q: want a full semantic version such as v26.3.0", trunc(v))
-	}
-	return nil
-}
-
-// CompareVersions returns -1, 0 or +1 as a is lower than, equal to, or higher than b.
-func CompareVersions(a, b string) int { return semver.Compare(a, b) }
 
 // ProbePath returns the path whose bin holds every target of component.
 func ProbePath(component string) string { return "components/" + component }

@@ -31,10 +31,18 @@ func TestValidation(t *testing.T) {
 	for _, bad := range []string{"", "-x", "../etc", "a/b", "A", "a.b", "x\x00"} {
 		require.Error(t, ValidComponent(bad), bad)
 	}
-	for _, ok := range []string{"v1.0.0", "v26.3.0", "v1.2.0-rc.1"} {
-		require.NoError(t, ValidVersion(ok))
+}
+
+// Target paths are derived from the version string as written: existing
+// versions keep their paths byte for byte, and spellings of one version
+// get distinct paths.
+func TestPathsKeepVersionSpelling(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "releases/webkit/v26.4.0.2iv.bin", ReleasePath("webkit", "v26.4.0", 11))
+	require.Equal(t, "patches/webkit/v26.3.0/1.7bd.delta", PatchPath("webkit", "v26.3.0", 1, 11))
+	for _, v := range []string{"26.3", "3.0.20", "131.0.6778.85", "26.4-rc.1"} {
+		require.Contains(t, ReleasePath("webkit", v, 11), "releases/webkit/"+v+".")
+		require.Contains(t, PatchPath("webkit", v, 1, 11), "patches/webkit/"+v+"/1.")
 	}
-	for _, bad := range []string{"1.0.0", "v1.0", "v1", "v1.0.0+build", "v01.0.0", ""} {
-		require.Error(t, ValidVersion(bad), bad)
-	}
+	require.NotEqual(t, ReleasePath("webkit", "26.3", 11), ReleasePath("webkit", "26.3.0", 11))
 }

@@ -44,7 +44,7 @@ func (r *Repo) download(ctx context.Context, name string, max int64) ([]byte, er
 }
 
 // checkJSON refuses metadata that a JSON decoder could read two ways.
-var checkJSON = strictjson.Check
+var checkJSON = strictjson.CheckObjectKeys
 
 // readLocal reads the stored metadata of role, as a regular file only and
 // through the limit max; it fails if the file is missing or anything else.
