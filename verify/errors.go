@@ -65,6 +65,10 @@ var (
 	// ErrUnavailable means the repository offers no way to reach the
 	// requested artifact.
 	ErrUnavailable = errors.New("verify: not available")
+	// ErrRootsPending means a check followed as many root versions as one
+	// check may (256) and stopped: the roots it verified are kept, and the
+	// next check goes on from there.
+	ErrRootsPending = trust.ErrRootsPending
 )
 
 // securityErr returns an error wrapping ErrSecurity and kind.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,7 +148,29 @@ func HTTPFetcher(mirrors []string, client *http.Client) (Fetcher, error) {
 	if len(ms) == 1 {
 		return ms[0], nil
 	}
-	return &httpMirrors{ms: ms}, nil
+	fs := make([]Fetcher, len(ms))
+	for i, m := range ms {
+		fs[i] = m
+	}
+	return Mirrors(fs...), nil
+}
+
+// Mirrors returns a Fetcher over several mirrors of one repository (HTTP,
+// local media, anything that implements Fetcher), tried in order as
+// [HTTPFetcher]'s are: each update cycle runs on one mirror at a time, and
+// the next one takes over when a mirror fails, serves something that fails
+// verification, or uses up its turn (see [MirrorTurn]). The returned
+// Fetcher is a [RangeFetcher]; it resumes from a mirror only if that
+// mirror is one.
+func Mirrors(mirrors ...Fetcher) Fetcher {
+	var flat []Fetcher
+	for _, m := range mirrors {
+		flat = append(flat, mirrorsOf(m)...)
+	}
+	if len(flat) == 1 {
+		return flat[0]
+	}
+	return &mirrorList{ms: flat}
 }
 
 func newHTTPClient() *http.Client {
@@ -247,26 +270,28 @@ func (m *httpMirror) FetchFrom(ctx context.Context, p string, offset int64) (io.
 	}
 }
 
-type httpMirrors struct{ ms []*httpMirror }
+type mirrorList struct{ ms []Fetcher }
 
-func (h *httpMirrors) mirrors() []Fetcher {
-	fs := make([]Fetcher, len(h.ms))
-	for i, m := range h.ms {
-		fs[i] = m
-	}
-	return fs
-}
+func (l *mirrorList) mirrors() []Fetcher { return slices.Clone(l.ms) }
 
-func (h *httpMirrors) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
-	return h.FetchFrom(ctx, p, 0)
+func (l *mirrorList) Fetch(ctx context.Context, p string) (io.ReadCloser, error) {
+	return l.FetchFrom(ctx, p, 0)
 }
 
 // FetchFrom tries each mirror in order. The file is reported missing only
 // if every mirror says so.
-func (h *httpMirrors) FetchFrom(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+func (l *mirrorList) FetchFrom(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
 	var errs []error
-	for _, m := range h.ms {
-		rc, err := m.FetchFrom(ctx, p, offset)
+	for _, m := range l.ms {
+		var rc io.ReadCloser
+		var err error
+		if rf, ok := m.(RangeFetcher); ok {
+			rc, err = rf.FetchFrom(ctx, p, offset)
+		} else if offset == 0 {
+			rc, err = m.Fetch(ctx, p)
+		} else {
+			err = &fetchError{Err: fmt.Errorf("verify: %s: mirror cannot resume from an offset", trunc(p))}
+		}
 		if err == nil {
 			return rc, nil
 		}

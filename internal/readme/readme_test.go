@@ -70,9 +70,15 @@ func dedent(s string) string {
 
 // TestAttackTable checks that the README's threat-model table is the attack
 // matrix that verify's tests perform (fuzz/ATTACKS.md is generated from them).
+//
+// With PATCHTRUST_WRITE_ATTACKS=1 it first rewrites the README's table from
+// fuzz/ATTACKS.md.
 func TestAttackTable(t *testing.T) {
-	t.Parallel()
 	readme := read(t, "README.md")
+	if os.Getenv("PATCHTRUST_WRITE_ATTACKS") != "" {
+		readme = replaceTable(t, readme, read(t, "fuzz/ATTACKS.md"))
+		require.NoError(t, os.WriteFile(filepath.Join(root, "README.md"), []byte(readme), 0o644))
+	}
 	var rows int
 	for _, l := range strings.Split(read(t, "fuzz/ATTACKS.md"), "\n") {
 		if strings.HasPrefix(l, "|") {
@@ -81,6 +87,28 @@ func TestAttackTable(t *testing.T) {
 		}
 	}
 	require.Greater(t, rows, 20)
+}
+
+// replaceTable returns readme with its attack table (the lines from the
+// "| Attack |" header to the first line that is not a table row) replaced
+// by the table in attacks.
+func replaceTable(t *testing.T, readme, attacks string) string {
+	t.Helper()
+	const header = "| Attack |"
+	rows := func(s string) (start, end int) {
+		start = strings.Index(s, header)
+		require.GreaterOrEqual(t, start, 0, "no attack table")
+		end = start
+		for end < len(s) && s[end] == '|' {
+			nl := strings.IndexByte(s[end:], '\n')
+			require.GreaterOrEqual(t, nl, 0)
+			end += nl + 1
+		}
+		return start, end
+	}
+	as, ae := rows(attacks)
+	rs, re := rows(readme)
+	return readme[:rs] + attacks[as:ae] + readme[re:]
 }
 
 // TestQuickStart checks the README's two commands and that CI runs the same
