@@ -34,6 +34,22 @@
 // 4 KiB in a two-minute window is abandoned. A failed health check reverts the install and
 // marks the patch bad on the device.
 //
+// # Planning
+//
+// Descriptions are signed but may still be hostile or buggy, for example
+// a cycle (X→Y, Y→X …). On a component's installed baseline the Client
+// chooses the highest live level whose base it has or can build from
+// lower levels; a patch whose result is an artifact already reachable at
+// a lower level (or installed) is a loop and is never chosen. To build an
+// artifact it plans, breadth-first and backwards over artifacts, the
+// shortest chain of at most 8 patches from an artifact it has (the
+// installed, previous or kept baseline one), else the artifact's own
+// release, else the shortest chain from a release. Planning visits each
+// description at most once, so it is linear in the number of descriptions
+// whatever their shape, and a chain never goes through the same artifact
+// twice; a failed route (a download, an altered local artifact) is
+// replanned without what failed, at most 4 routes per artifact.
+//
 // # Anti-rollback state
 //
 // The state file in Config.Dir records per component the baseline floor
