@@ -61,7 +61,10 @@
 // ([Client.Remove]) and the automatic revert after a failed health check;
 // anything else fails with an error wrapping [ErrSecurity] and
 // [ErrRollback]. A truncated or corrupt state file fails closed
-// ([ErrState]). Its checksum detects accidents (a torn write, a flipped
+// ([ErrState]), and so does one that is not a regular file (a FIFO, a
+// directory, a symbolic link) or is larger than 8 MiB: the files the
+// Client reads in Config.Dir and a [DirInstaller]'s directory are opened
+// without blocking and must be regular files. Its checksum detects accidents (a torn write, a flipped
 // bit), not a local writer who recomputes it: the state directory must be
 // writable only by the updater.
 //
