@@ -74,5 +74,8 @@
 // a specific error ([ErrRollback], [ErrExpired], [ErrSignature],
 // [ErrHash], [ErrLength], [ErrWithdrawn], [ErrBaseMismatch],
 // [ErrMetadata], [ErrState]). Network and disk errors never wrap
-// ErrSecurity and can be retried.
+// ErrSecurity and can be retried. A component whose listing contradicts
+// the state (a patch it saw withdrawn listed as live, [ErrWithdrawn]) gets
+// no action and a [Failed] event; the other components are updated, and
+// the error is returned all the same.
 package verify
