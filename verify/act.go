@@ -11,8 +11,6 @@ import (
 	"github.com/patchtrust/patchtrust/tuf"
 )
 
-const maxChain = 8 // patches applied in a row to build one artifact
-
 // perform carries out one action: build the verified artifact, journal the
 // intent, install, health check, and commit the new state. userRemoval
 // marks a RevertPatch the user asked for.
@@ -431,7 +429,7 @@ func (s *session) produce(ctx context.Context, comp string, cs *compState, want 
 		}
 		return c.tempFile()
 	}
-	return s.build(ctx, comp, cs, want, a, newOut, 0)
+	return s.build(ctx, comp, cs, want, a, newOut)
 }
 
 func (c *Client) tempFile() (*os.File, func(), error) {
@@ -442,95 +440,127 @@ func (c *Client) tempFile() (*os.File, func(), error) {
 	return f, func() { f.Close(); os.Remove(f.Name()) }, nil
 }
 
-// build makes want into a file from newOut, applying a patch whose result
-// is want, or downloading the release whose artifact it is.
+// maxRoutes bounds the routes tried to build one artifact: after a route
+// fails (a download, an unreadable or altered local artifact), the next
+// one avoids what failed.
+const maxRoutes = 4
+
+// build makes want into a file from newOut, following the route planned
+// by route: a source the device has or downloads, then patches applied in
+// order. A security failure ends it; another failure is retried on a route
+// that avoids what failed, at most maxRoutes in all.
 func (s *session) build(ctx context.Context, comp string, cs *compState, want tuf.Artifact, a *Action,
-	newOut func() (*os.File, func(), error), depth int) (*os.File, func(), error) {
+	newOut func() (*os.File, func(), error)) (*os.File, func(), error) {
 	c := s.c
-	if depth > maxChain {
-		return nil, nil, fmt.Errorf("%w: %s: no patch chain to %s", ErrUnavailable, comp, want)
-	}
-	if d, ok := c.cfg.Installer.(*DirInstaller); ok && want == tuf.Artifact(cs.BaselineArtifact) {
-		// The baseline kept beside the installed artifact, if it is intact.
-		if f, err := d.openBase(comp); err == nil {
-			if ok, err := hasHash(f, want.Size, want.SHA256); err == nil && ok {
-				return f, func() { f.Close() }, nil
-			}
-			f.Close()
-		}
-	}
 	var cv *compView
 	if c.view != nil {
 		cv = c.view.comps[comp]
 	}
-	if cv == nil {
-		return nil, nil, fmt.Errorf("%w: %s: %s (no verified metadata)", ErrUnavailable, comp, want)
+	var h haves
+	installed := tuf.Artifact(cs.Installed)
+	h.installed = &installed
+	if isDirInstaller(c.cfg.Installer) {
+		if cs.Prev != nil {
+			prev := tuf.Artifact(*cs.Prev)
+			h.previous = &prev
+		}
+		kept := tuf.Artifact(cs.BaselineArtifact)
+		h.keptBase = &kept
 	}
+	av := newAvoid()
 	var lastErr error
-	for i := len(cv.patches) - 1; i >= 0; i-- {
-		p := &cv.patches[i]
-		if p.Result != want || p.Base == want {
-			continue
+	for range maxRoutes {
+		r, ok := route(cv, want, h, av)
+		if !ok {
+			break
 		}
-		for _, skipLocal := range []bool{false, true} {
-			f, cleanup, err := s.applyFrom(ctx, comp, cs, p, a, newOut, depth, skipLocal)
-			if err == nil {
-				return f, cleanup, nil
-			}
-			lastErr = err
-			if !errors.Is(err, errLocalBase) {
-				break
-			}
-			c.log.Warn("installed artifact is not the patch's base; trying the release", "component", comp)
+		f, cleanup, err := s.follow(ctx, comp, &r, a, newOut, av)
+		if err == nil {
+			return f, cleanup, nil
 		}
-		if errors.Is(lastErr, ErrSecurity) || ctx.Err() != nil {
-			return nil, nil, lastErr
-		}
-	}
-	for i := len(cv.releases) - 1; i >= 0; i-- {
-		r := &cv.releases[i]
-		if r.Artifact != want {
-			continue
-		}
-		f, err := c.download(ctx, c.view, r.target, comp, a)
-		if err != nil {
+		lastErr = err
+		if errors.Is(err, ErrSecurity) || ctx.Err() != nil {
 			return nil, nil, err
 		}
-		return f, func() { f.Close() }, nil
 	}
-	if lastErr != nil {
+	switch {
+	case lastErr != nil:
 		return nil, nil, lastErr
+	case cv == nil:
+		return nil, nil, fmt.Errorf("%w: %s: %s (no verified metadata)", ErrUnavailable, comp, want)
 	}
 	return nil, nil, fmt.Errorf("%w: %s: nothing in the repository produces %s", ErrUnavailable, comp, want)
 }
 
-// applyFrom applies patch p to a source of its base.
-func (s *session) applyFrom(ctx context.Context, comp string, cs *compState, p *patchInfo, a *Action,
-	newOut func() (*os.File, func(), error), depth int, skipLocal bool) (*os.File, func(), error) {
+// follow builds the artifact of recipe r. When it fails other than a
+// security check, it adds what failed to av.
+func (s *session) follow(ctx context.Context, comp string, r *recipe, a *Action,
+	newOut func() (*os.File, func(), error), av avoid) (*os.File, func(), error) {
 	c := s.c
 	var base *os.File
-	baseCleanup := func() {}
-	switch {
-	case !skipLocal && tuf.Artifact(cs.Installed) == p.Base:
-		f, err := c.cfg.Installer.Open(comp)
-		if err != nil {
-			return nil, nil, wrap(err, "open installed %s", comp)
+	var err error
+	switch r.kind {
+	case fromInstalled:
+		if base, err = c.cfg.Installer.Open(comp); err != nil {
+			err = wrap(err, "open installed %s", comp)
 		}
-		base, baseCleanup = f, func() { f.Close() }
-	case !skipLocal && cs.Prev != nil && tuf.Artifact(*cs.Prev) == p.Base && isDirInstaller(c.cfg.Installer):
-		f, err := c.cfg.Installer.(*DirInstaller).openPrevious(comp)
+	case fromPrevious:
+		base, err = c.cfg.Installer.(*DirInstaller).openPrevious(comp)
+	case fromKeptBase:
+		// The baseline kept beside the installed artifact, if it is intact.
+		if base, err = c.cfg.Installer.(*DirInstaller).openBase(comp); err == nil {
+			var ok bool
+			if ok, err = hasHash(base, r.source.Size, r.source.SHA256); err == nil && !ok {
+				err = fmt.Errorf("verify: %s: the kept baseline is not %s", comp, r.source)
+			}
+			if err != nil {
+				base.Close()
+			}
+		}
+	case fromRelease:
+		if base, err = c.download(ctx, c.view, r.release.target, comp, a); err != nil && !errors.Is(err, ErrSecurity) {
+			av.releases[r.release] = true
+		}
 		if err != nil {
 			return nil, nil, err
 		}
-		base, baseCleanup = f, func() { f.Close() }
-	default:
-		f, cleanup, err := s.build(ctx, comp, cs, p.Base, a, c.tempFile, depth+1)
-		if err != nil {
-			return nil, nil, err
-		}
-		base, baseCleanup = f, cleanup
 	}
-	defer baseCleanup()
+	if err != nil {
+		av.sources[r.kind] = true
+		return nil, nil, err
+	}
+	baseCleanup := func() { base.Close() }
+	for i, p := range r.chain {
+		mk := c.tempFile
+		if i == len(r.chain)-1 {
+			mk = newOut
+		}
+		out, cleanup, err := s.applyStep(ctx, comp, p, a, base, mk)
+		baseCleanup()
+		if errors.Is(err, errLocalBase) {
+			if i > 0 || r.kind == fromRelease || r.kind == fromKeptBase {
+				// The base was verified against its signed hash.
+				return nil, nil, securityErr(ErrBaseMismatch, "%s: verified base does not match patch %s level %d", comp, p.Baseline, p.Level)
+			}
+			c.log.Warn("installed artifact is not the patch's base; trying the release", "component", comp)
+			av.sources[r.kind] = true
+			return nil, nil, err
+		}
+		if err != nil {
+			if !errors.Is(err, ErrSecurity) {
+				av.patches[p] = true
+			}
+			return nil, nil, err
+		}
+		base, baseCleanup = out, cleanup
+	}
+	return base, baseCleanup, nil
+}
+
+// applyStep applies patch p to base, into a file from newOut.
+func (s *session) applyStep(ctx context.Context, comp string, p *patchInfo, a *Action, base *os.File,
+	newOut func() (*os.File, func(), error)) (*os.File, func(), error) {
+	c := s.c
 	patch, err := c.download(ctx, c.view, p.target, comp, a)
 	if err != nil {
 		return nil, nil, err
@@ -543,9 +573,6 @@ func (s *session) applyFrom(ctx context.Context, comp string, cs *compState, p *
 	c.emit(Event{Kind: Verifying, Component: comp, Action: a})
 	if err := applyPatch(&p.Patch, patch, base, out); err != nil {
 		cleanup()
-		if errors.Is(err, errLocalBase) && skipLocal {
-			return nil, nil, securityErr(ErrBaseMismatch, "%s: verified base does not match patch %s level %d", comp, p.Baseline, p.Level)
-		}
 		return nil, nil, err
 	}
 	return out, cleanup, nil

@@ -362,9 +362,10 @@ func TestWithdrawnListedLiveRefused(t *testing.T) {
 	t.Parallel()
 	st := (&state{}).clone()
 	st.Withdrawn = []withdrawal{{Component: comp, Baseline: "v1.0.0", Level: 1}}
-	s := &session{c: &Client{}, st: st}
+	s := &session{c: &Client{}, st: st, lazy: true}
 	v := &view{roles: map[string]int64{}, comps: map[string]*compView{comp: {patches: []patchInfo{{Patch: tuf.Patch{Component: comp, Baseline: "v1.0.0", Level: 1}}}}}}
 	err := s.accept(v, time.Now())
 	assert.ErrorIs(t, err, ErrSecurity)
 	assert.ErrorIs(t, err, ErrWithdrawn)
+	assert.NotContains(t, v.comps, comp, "the component is left out of the view")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -136,6 +137,33 @@ type session struct {
 	// persisting receives the outcome of writing verified metadata to the
 	// cache, which runs alongside the rest of the operation.
 	persisting chan error
+	// blocked lists the components whose listing the last refresh
+	// refused, while it accepted the others.
+	blocked *blockedComponents
+}
+
+// blockedComponents holds the failed security checks of components whose
+// listing in verified metadata was refused; the other components were
+// accepted. It wraps each check's error.
+type blockedComponents struct {
+	comps []string
+	errs  []error
+}
+
+func (b *blockedComponents) Error() string   { return errors.Join(b.errs...).Error() }
+func (b *blockedComponents) Unwrap() []error { return b.errs }
+
+// of returns the errors of the components in names.
+func (b *blockedComponents) of(names []string) []error {
+	var errs []error
+	if b != nil {
+		for i, c := range b.comps {
+			if slices.Contains(names, c) {
+				errs = append(errs, b.errs[i])
+			}
+		}
+	}
+	return errs
 }
 
 // waitPersist waits for the metadata cache write started by refresh.
@@ -398,7 +426,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	if err := s.refresh(ctx); err != nil {
 		return err
 	}
-	return s.waitPersist()
+	return errors.Join(append(s.blocked.of(s.st.names("")), s.waitPersist())...)
 }
 
 // Plan returns the actions [Client.Update] would perform given the last
@@ -531,6 +559,9 @@ func (s *session) update(ctx context.Context, only string, force bool) (_ []Acti
 			}
 		}
 	}
+	// A component whose listing was refused got no action; the others
+	// went ahead, and its failed check is reported all the same.
+	errs = append(errs, s.blocked.of(names)...)
 	if s.dirty {
 		if err := s.save(); err != nil {
 			errs = append(errs, err)
@@ -573,6 +604,16 @@ func (s *session) refresh(ctx context.Context) error {
 		if err == nil {
 			err = s.accept(v, now)
 		}
+		var blocked *blockedComponents
+		if errors.As(err, &blocked) {
+			// Only these components are refused: each gets an alert,
+			// the others go on with the verified view.
+			for i, comp := range blocked.comps {
+				c.fail(comp, blocked.errs[i])
+			}
+			err = nil
+		}
+		s.blocked = blocked
 		if err == nil {
 			// The cache is written while the operation goes on: it only
 			// spares downloads (the state holds the version floors), so an
@@ -603,7 +644,11 @@ func (s *session) refresh(ctx context.Context) error {
 }
 
 // accept checks a verified view against the anti-rollback state and
-// commits what it raises: role versions, the clock, withdrawals.
+// commits what it raises: role versions, the clock, withdrawals. A
+// component whose listing contradicts the state (a withdrawn patch listed
+// as live) is dropped from v, so that it gets no action, and the others
+// are accepted: the error is then a *blockedComponents, wrapping each
+// component's failed check.
 func (s *session) accept(v *view, now time.Time) error {
 	st := s.st.clone()
 	for role, ver := range v.roles {
@@ -612,15 +657,37 @@ func (s *session) accept(v *view, now time.Time) error {
 		}
 		st.Roles[role] = ver
 	}
-	for comp, cv := range v.comps {
+	var blocked *blockedComponents
+	for _, comp := range slices.Sorted(maps.Keys(v.comps)) {
+		cv := v.comps[comp]
+		var bad error
 		for _, p := range cv.patches {
-			if st.withdrawn(comp, p.Baseline, p.Level) && p.Withdrawn == "" {
-				return securityErr(ErrWithdrawn, "%s patch %s level %d was withdrawn but is listed as live", comp, p.Baseline, p.Level)
+			if bad == nil && st.withdrawn(comp, p.Baseline, p.Level) && p.Withdrawn == "" {
+				bad = securityErr(ErrWithdrawn, "%s patch %s level %d was withdrawn but is listed as live", comp, p.Baseline, p.Level)
 			}
+		}
+		for _, p := range cv.patches {
+			// Withdrawals are recorded even from a refused listing:
+			// they only ever hold the device back.
 			if p.Withdrawn != "" && !st.withdrawn(comp, p.Baseline, p.Level) {
 				st.Withdrawn = append(st.Withdrawn, withdrawal{Component: comp, Baseline: p.Baseline, Level: p.Level, Result: art(p.Result)})
 			}
 		}
+		if bad != nil {
+			if blocked == nil {
+				blocked = &blockedComponents{}
+			}
+			blocked.comps = append(blocked.comps, comp)
+			blocked.errs = append(blocked.errs, bad)
+			delete(v.comps, comp)
+		}
+	}
+	// A nil *blockedComponents must not become a non-nil error.
+	done := func() error {
+		if blocked == nil {
+			return nil
+		}
+		return blocked
 	}
 	changed := !reflect.DeepEqual(st.Roles, s.st.Roles) || len(st.Withdrawn) != len(s.st.Withdrawn)
 	// The clock is a lower bound for expiry checks: an hour's precision
@@ -630,17 +697,17 @@ func (s *session) accept(v *view, now time.Time) error {
 		changed = true
 	}
 	if !changed {
-		return nil
+		return done()
 	}
 	old := s.st
 	s.st = st
 	if s.lazy {
 		s.dirty = true
-		return nil
+		return done()
 	}
 	if err := s.save(); err != nil {
 		s.st = old
 		return err
 	}
-	return nil
+	return done()
 }

@@ -418,3 +418,55 @@ func TestRemovalThenHigherLevel(t *testing.T) {
 	require.NotEmpty(t, st.History)
 	assert.Equal(t, ApplyPatch, st.History[len(st.History)-1].Kind)
 }
+
+// TestBadListingBlocksOnlyItsComponent checks that a component whose
+// listing contradicts the state (a patch it saw withdrawn listed as live)
+// gets no action and an alert, while the other components are updated,
+// and that Update still reports the failed check.
+func TestBadListingBlocksOnlyItsComponent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := content(1, 64<<10), content(2, 64<<10)
+	x, y := content(3, 32<<10), content(4, 32<<10)
+	r := repotest.New(t, repotest.Config{})
+	r.AddRelease(comp, "v1.0.0", a)
+	r.AddPatch(comp, "v1.0.0", 1, a, b)
+	r.AddRelease("modem", "v2.0.0", x)
+	r.AddPatch("modem", "v2.0.0", 1, x, y)
+	r.Commit()
+	d := newDevice(t, r, a, nil)
+	require.NoError(t, os.WriteFile(filepath.Join(d.instDir, "modem"), x, 0o644))
+	require.NoError(t, d.c.Register(ctx, "modem", "v2.0.0", artifact(x)))
+	// The device saw level 1 of comp withdrawn; the repository lists it
+	// as live.
+	st, err := d.c.store.load()
+	require.NoError(t, err)
+	st.Withdrawn = append(st.Withdrawn, withdrawal{Component: comp, Baseline: "v1.0.0", Level: 1, Result: art(artifact(b))})
+	require.NoError(t, d.c.store.save(st))
+
+	done, err := d.c.Update(ctx)
+	assert.ErrorIs(t, err, ErrSecurity)
+	assert.ErrorIs(t, err, ErrWithdrawn)
+	require.Len(t, done, 1)
+	assert.Equal(t, "modem", done[0].Component)
+	got, rerr := os.ReadFile(filepath.Join(d.instDir, "modem"))
+	require.NoError(t, rerr)
+	assert.Equal(t, y, got)
+	assert.Equal(t, a, d.installed(), "nothing done to the component listed wrongly")
+
+	var alerts []Event
+	d.mu.Lock()
+	for _, e := range d.events {
+		if e.Kind == Failed && e.Component == comp {
+			alerts = append(alerts, e)
+		}
+	}
+	d.mu.Unlock()
+	if assert.Len(t, alerts, 1) {
+		assert.ErrorIs(t, alerts[0].Err, ErrWithdrawn)
+	}
+	plan, err := d.c.Plan(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, plan)
+	assert.ErrorIs(t, d.c.Refresh(ctx), ErrWithdrawn)
+}

@@ -34,6 +34,22 @@
 // 4 KiB in a two-minute window is abandoned. A failed health check reverts the install and
 // marks the patch bad on the device.
 //
+// # Planning
+//
+// Descriptions are signed but may still be hostile or buggy, for example
+// a cycle (X→Y, Y→X …). On a component's installed baseline the Client
+// chooses the highest live level whose base it has or can build from
+// lower levels; a patch whose result is an artifact already reachable at
+// a lower level (or installed) is a loop and is never chosen. To build an
+// artifact it plans, breadth-first and backwards over artifacts, the
+// shortest chain of at most 8 patches from an artifact it has (the
+// installed, previous or kept baseline one), else the artifact's own
+// release, else the shortest chain from a release. Planning visits each
+// description at most once, so it is linear in the number of descriptions
+// whatever their shape, and a chain never goes through the same artifact
+// twice; a failed route (a download, an altered local artifact) is
+// replanned without what failed, at most 4 routes per artifact.
+//
 // # Anti-rollback state
 //
 // The state file in Config.Dir records per component the baseline floor
@@ -45,7 +61,10 @@
 // ([Client.Remove]) and the automatic revert after a failed health check;
 // anything else fails with an error wrapping [ErrSecurity] and
 // [ErrRollback]. A truncated or corrupt state file fails closed
-// ([ErrState]). Its checksum detects accidents (a torn write, a flipped
+// ([ErrState]), and so does one that is not a regular file (a FIFO, a
+// directory, a symbolic link) or is larger than 8 MiB: the files the
+// Client reads in Config.Dir and a [DirInstaller]'s directory are opened
+// without blocking and must be regular files. Its checksum detects accidents (a torn write, a flipped
 // bit), not a local writer who recomputes it: the state directory must be
 // writable only by the updater.
 //
@@ -55,5 +74,8 @@
 // a specific error ([ErrRollback], [ErrExpired], [ErrSignature],
 // [ErrHash], [ErrLength], [ErrWithdrawn], [ErrBaseMismatch],
 // [ErrMetadata], [ErrState]). Network and disk errors never wrap
-// ErrSecurity and can be retried.
+// ErrSecurity and can be retried. A component whose listing contradicts
+// the state (a patch it saw withdrawn listed as live, [ErrWithdrawn]) gets
+// no action and a [Failed] event; the other components are updated, and
+// the error is returned all the same.
 package verify

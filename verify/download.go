@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/patchtrust/patchtrust/delta"
+	"github.com/patchtrust/patchtrust/internal/atomicfile"
 	"github.com/patchtrust/patchtrust/internal/trust"
 	"github.com/patchtrust/patchtrust/tuf"
 )
@@ -40,7 +41,7 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 	ctx, cancel := fetchContext(ctx)
 	defer cancel()
 	name := stagingDir + "/" + hex.EncodeToString(t.sha256[:])
-	if f, err := c.root.Open(name); err == nil {
+	if f, err := atomicfile.OpenRegular(c.root, name); err == nil {
 		if ok, err := hasHash(f, t.length, t.sha256); err == nil && ok {
 			return f, nil
 		}
@@ -60,7 +61,7 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 		err = withCause(mctx, err)
 		cancel()
 		if err == nil {
-			file, err := c.root.Open(name)
+			file, err := atomicfile.OpenRegular(c.root, name)
 			if err != nil {
 				return nil, fmt.Errorf("verify: %w", err)
 			}
@@ -83,7 +84,13 @@ func (c *Client) downloadFrom(ctx context.Context, f Fetcher, remote, name strin
 
 func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name string, t target, comp string, a *Action, resumed *bool) error {
 	part := name + ".part"
-	w, err := c.root.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	w, err := atomicfile.OpenFileRegular(c.root, part, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, atomicfile.ErrNotRegular) {
+		// Not a partial download: start over.
+		if err = c.root.RemoveAll(part); err == nil {
+			w, err = atomicfile.OpenFileRegular(c.root, part, os.O_RDWR|os.O_CREATE, 0o600)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("verify: staging: %w", err)
 	}

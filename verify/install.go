@@ -203,25 +203,12 @@ func (d *DirInstaller) Open(component string) (*os.File, error) {
 // symbolic link, for example). The opened file must be the one checked, so
 // nothing can be swapped in between.
 func (d *DirInstaller) openRegular(name string) (*os.File, error) {
-	li, err := d.root.Lstat(name)
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
-	if !li.Mode().IsRegular() {
+	f, err := atomicfile.OpenRegular(d.root, name)
+	if errors.Is(err, atomicfile.ErrNotRegular) {
 		return nil, fmt.Errorf("verify: installed %s is not a regular file", name)
 	}
-	f, err := d.root.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("verify: %w", err)
-	}
-	if !fi.Mode().IsRegular() || !os.SameFile(li, fi) {
-		f.Close()
-		return nil, fmt.Errorf("verify: installed %s changed while it was opened", name)
 	}
 	return f, nil
 }

@@ -85,3 +85,31 @@ func TestPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanIgnoresLoops checks that a patch whose result is already
+// reachable at a lower level (or installed) is never chosen: levels 1-3
+// go base→y→x→y, so level 3 would only loop back.
+func TestPlanIgnoresLoops(t *testing.T) {
+	t.Parallel()
+	base, y, x := routeArt(1), routeArt(2), routeArt(3)
+	p := func(level int, from, to tuf.Artifact) patchInfo {
+		return patchInfo{Patch: tuf.Patch{Component: comp, Baseline: "v1.0.0", Level: level, Base: from, Result: to}}
+	}
+	patches := []patchInfo{p(1, base, y), p(2, y, x), p(3, x, y), p(4, y, base)}
+	for _, force := range []bool{false, true} {
+		cs := compState{Baseline: "v1.0.0", BaselineArtifact: art(base), Installed: art(base)}
+		st := (&state{}).clone()
+		st.Components[comp] = &cs
+		v := &view{comps: map[string]*compView{comp: {patches: patches}}}
+		got := planComponent(st, v, comp, force)
+		if assert.Len(t, got, 1) {
+			assert.Equal(t, ApplyPatch, got[0].Kind)
+			assert.Equal(t, 2, got[0].Level)
+			assert.Equal(t, x, got[0].To)
+		}
+		// Installed at level 2, nothing moves it back to y at a
+		// higher level.
+		cs.Level, cs.Installed, cs.Floor = 2, art(x), 2
+		assert.Empty(t, planComponent(st, v, comp, force))
+	}
+}

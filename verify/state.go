@@ -176,7 +176,7 @@ func (st *store) load() (*state, error) {
 // peek reads the state file without taking part in compare-and-swap: for
 // readers that hold no lock.
 func (st *store) peek() (*state, uint64, error) {
-	data, err := st.root.ReadFile(stateName)
+	data, err := readState(st.root)
 	if errors.Is(err, fs.ErrNotExist) {
 		for _, n := range []string{"root.json", "timestamp.json"} {
 			if _, err := st.root.Stat(metadataDir + "/" + n); err == nil {
@@ -186,9 +186,23 @@ func (st *store) peek() (*state, uint64, error) {
 		return (&state{}).clone(), 0, nil
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("verify: read state: %w", err)
+		return nil, 0, err
 	}
 	return decodeState(data)
+}
+
+// readState reads the state file, refusing anything but a regular file
+// of at most maxState bytes: a FIFO, a device, a directory or a symbolic
+// link in its place is tampering (ErrState), and opening it never blocks.
+func readState(root *os.Root) ([]byte, error) {
+	data, err := atomicfile.ReadRegular(root, stateName, maxState)
+	switch {
+	case errors.Is(err, atomicfile.ErrNotRegular), errors.Is(err, atomicfile.ErrTooLarge):
+		return nil, securityErr(ErrState, "%s", strings.TrimPrefix(err.Error(), "atomicfile: "))
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("verify: read state: %w", err)
+	}
+	return data, err
 }
 
 func decodeState(data []byte) (*state, uint64, error) {
@@ -218,14 +232,14 @@ func decodeState(data []byte) (*state, uint64, error) {
 // save writes s as the next version of the state file, only if the file
 // still holds the version last read or written (compare-and-swap).
 func (st *store) save(s *state) error {
-	cur, err := st.root.ReadFile(stateName)
+	cur, err := readState(st.root)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if st.seq != 0 {
 			return fmt.Errorf("%w: state file removed concurrently", ErrBusy)
 		}
 	case err != nil:
-		return fmt.Errorf("verify: read state: %w", err)
+		return err
 	default:
 		_, seq, err := decodeState(cur)
 		if err != nil {

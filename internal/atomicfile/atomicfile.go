@@ -5,6 +5,10 @@
 // renamed over the destination, and the directory is synced. Names are
 // resolved inside an [os.Root], so a name can never escape its directory.
 //
+// Readers use [ReadRegular], [OpenRegular] or [OpenFileRegular]: they
+// open without blocking and refuse anything but a regular file (a FIFO, a
+// directory, a device or a symbolic link in its place).
+//
 // # Crash testing
 //
 // Every step that changes the disk is a crash point of package
@@ -26,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/patchtrust/patchtrust/internal/failpoint"
@@ -262,3 +267,94 @@ func Cleanup(root *os.Root, dir string) error {
 
 // IsTemp reports whether a base name is one of this package's temporary files.
 func IsTemp(base string) bool { return strings.HasPrefix(base, tempPrefix) }
+
+// ErrNotRegular means a file to read is not a regular file: a symbolic
+// link, a directory, a FIFO, a device or a socket.
+var ErrNotRegular = errors.New("atomicfile: not a regular file")
+
+// ErrTooLarge means a file to read is larger than its limit.
+var ErrTooLarge = errors.New("atomicfile: file too large")
+
+// OpenRegular opens name inside root for reading. See [OpenFileRegular].
+func OpenRegular(root *os.Root, name string) (*os.File, error) {
+	return OpenFileRegular(root, name, os.O_RDONLY, 0)
+}
+
+// OpenFileRegular opens name inside root with flag (and perm, for
+// os.O_CREATE), refusing anything but a regular file with an error
+// wrapping [ErrNotRegular]: a symbolic link is refused, not followed, and
+// the open never blocks (a FIFO planted in place of the file does not hang
+// it). The file opened is the one checked: nothing can be swapped in
+// between. An error for a missing file wraps fs.ErrNotExist.
+func OpenFileRegular(root *os.Root, name string, flag int, perm os.FileMode) (*os.File, error) {
+	li, err := root.Lstat(name)
+	switch {
+	case err == nil:
+		if !li.Mode().IsRegular() {
+			return nil, notRegular(name, li.Mode())
+		}
+	case !errors.Is(err, os.ErrNotExist) || flag&os.O_CREATE == 0:
+		return nil, fmt.Errorf("atomicfile: %w", err)
+	}
+	f, err := root.OpenFile(name, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		return nil, fmt.Errorf("atomicfile: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("atomicfile: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, notRegular(name, fi.Mode())
+	}
+	if li != nil && !os.SameFile(li, fi) {
+		f.Close()
+		return nil, fmt.Errorf("atomicfile: %s changed while it was opened", name)
+	}
+	return f, nil
+}
+
+func notRegular(name string, m os.FileMode) error {
+	kind := "special file"
+	switch {
+	case m&os.ModeSymlink != 0:
+		kind = "symbolic link"
+	case m.IsDir():
+		kind = "directory"
+	case m&os.ModeNamedPipe != 0:
+		kind = "FIFO"
+	case m&os.ModeSocket != 0:
+		kind = "socket"
+	case m&os.ModeDevice != 0:
+		kind = "device"
+	}
+	return fmt.Errorf("%w: %s is a %s", ErrNotRegular, name, kind)
+}
+
+// ReadRegular reads the regular file name inside root, opened as by
+// [OpenRegular], refusing one longer than max bytes with an error wrapping
+// [ErrTooLarge].
+func ReadRegular(root *os.Root, name string, max int64) ([]byte, error) {
+	f, err := OpenRegular(root, name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("atomicfile: %w", err)
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrTooLarge, name, fi.Size(), max)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("atomicfile: read %s: %w", name, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%w: %s is over %d bytes", ErrTooLarge, name, max)
+	}
+	return b, nil
+}
