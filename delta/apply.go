@@ -21,6 +21,11 @@ const ioBuf = 64 << 10
 // and must be discarded. Memory use is bounded by a constant (see Resources
 // in the package documentation), whatever the sizes involved.
 func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) error {
+	return new(applier).apply(dst, base, baseSize, patch)
+}
+
+// apply is Apply on a fresh applier a, whose counters tests read after it.
+func (a *applier) apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) error {
 	br := bufio.NewReaderSize(patch, ioBuf)
 	h, err := readHeader(br)
 	if err != nil {
@@ -43,7 +48,7 @@ func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) err
 	}
 	defer dec.Close()
 	hs.Reset()
-	a := &applier{
+	*a = applier{
 		br: br, base: base, baseSize: baseSize, buf: buf, dec: dec,
 		out: newOutPipe(dst, hs), resultSize: h.ResultSize,
 	}
@@ -127,6 +132,12 @@ type applier struct {
 	resultSize, written int64
 	oldPos              int64
 
+	// instructions counts the instructions executed: each writes at least
+	// one byte, so it never exceeds resultSize. decoded counts the bytes of
+	// decoded streams: at most maxDecodedPerByte per result byte written,
+	// plus the one block that fails, if any.
+	instructions, decoded int64
+
 	streams [numStreams][]byte // reused between blocks
 	comp    []byte
 
@@ -161,6 +172,17 @@ func (a *applier) block(marker byte) error {
 			}
 		}
 	}
+	// Every instruction writes, so a block that makes progress has
+	// instructions, and its streams are no longer than the rest of the
+	// result can use (see maxDecodedPerByte): what is decoded is linear in
+	// the result size, however well the streams compress.
+	left := uint64(a.resultSize - a.written)
+	switch {
+	case raw[sCtrl] == 0:
+		return fmt.Errorf("%w: block without instructions", ErrFormat)
+	case raw[sCtrl] > maxCtrlPerByte*left, raw[sDiff] > maxDiffPerByte*left, raw[sExtra] > left:
+		return fmt.Errorf("%w: block streams longer than the %d result bytes left need", ErrFormat, left)
+	}
 	for i := range numStreams {
 		s := grow(a.streams[i], int(raw[i]))
 		if methods&(1<<i) == 0 {
@@ -184,6 +206,7 @@ func (a *applier) block(marker byte) error {
 			s = d
 		}
 		a.streams[i] = s
+		a.decoded += int64(len(s))
 		if a.stats != nil {
 			a.stats.StreamBytes[i] += int64(len(s))
 			a.stats.PatchBytes[i] += int64(len(s))
@@ -269,6 +292,12 @@ func (a *applier) exec() error {
 			return fmt.Errorf("%w: bad seek in ctrl stream", ErrFormat)
 		}
 		ctrl = ctrl[n1+n2+n3:]
+		if add == 0 && cp == 0 {
+			// Every instruction writes: decoding work stays linear in
+			// the result size however well the ctrl stream compresses.
+			return fmt.Errorf("%w: instruction writes nothing", ErrFormat)
+		}
+		a.instructions++
 		left := uint64(a.resultSize - a.written)
 		if add > left || cp > left-add {
 			return fmt.Errorf("%w: instructions write past the declared result size %d", ErrFormat, a.resultSize)

@@ -30,7 +30,7 @@ func Diff(dst io.Writer, base, result io.Reader) (*Header, error) {
 	if errN != nil {
 		return nil, fmt.Errorf("delta: reading result: %w", errN)
 	}
-	return diffBytes(dst, old, nw)
+	return diffBytes(dst, old, nw, softLimit)
 }
 
 // readAll reads r to the end, at most MaxSize bytes. When r tells its size
@@ -82,7 +82,9 @@ func readAll(r io.Reader) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func diffBytes(dst io.Writer, old, nw []byte) (*Header, error) {
+// diffBytes is Diff on files in memory, closing blocks once a stream
+// exceeds limit (softLimit but in tests).
+func diffBytes(dst io.Writer, old, nw []byte, limit int) (*Header, error) {
 	h := &Header{BaseSize: int64(len(old)), ResultSize: int64(len(nw))}
 	var (
 		idx *index
@@ -109,7 +111,7 @@ func diffBytes(dst io.Writer, old, nw []byte) (*Header, error) {
 	// built, the inputs before the compressor's tables are allocated.
 	idx = nil
 	debug.FreeOSMemory()
-	blocks := buildBlocks(old, nw, joinHalves(ctls[0], ctls[1]))
+	blocks := buildBlocks(old, nw, joinHalves(ctls[0], ctls[1]), limit)
 	old, nw, ctls = nil, nil, [2][]ctl{}
 	debug.FreeOSMemory()
 	if err := encode(dst, h, blocks); err != nil {

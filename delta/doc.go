@@ -29,6 +29,16 @@
 // a zstd decoder whose window is capped at 1 MiB, and 320 KiB of I/O
 // buffers: under 6 MiB in the worst case, about 3 MiB on real patches.
 //
+// Apply's work is linear in the result: O(result size + patch size). Every
+// instruction writes at least one byte and every diff event gives at least
+// one, so a patch has at most as many instructions and events as its result
+// has bytes; every decoded stream is used up, so a valid patch decodes to at
+// most 11 stream bytes per result byte (7 ctrl, 4 diff or 1 extra), and a
+// block whose declared lengths exceed that for the result bytes still to be
+// written is refused before it is read. No patch, however well its streams
+// compress, makes Apply or [Inspect] spend CPU that the result does not
+// account for.
+//
 // Diff holds both files in memory plus an index of the base (a hash chain
 // over every third position: at most 2 bytes per base byte), so its peak is
 // about 1 × result + 3 × base bytes. The index is released before the
@@ -83,8 +93,11 @@
 // next byte of D, let r = d + k (mod 256), where the carry k is 0 for i = 0
 // and otherwise (base[o+i-1] + int8(r')) >> 8 for the previous r' (-1, 0
 // or 1); write base[o+i] + r (mod 256). Then write the next c extra bytes,
-// and set o = o + a + s. An instruction must keep o+a within the base, o
-// within [0, base size] and the output within the result size. At the end of
+// and set o = o + a + s. An instruction must write (a + c ≥ 1), keep o+a
+// within the base, o within [0, base size] and the output within the
+// result size. A block must hold at least one instruction, and its
+// decoded lengths may not exceed 7 (ctrl), 4 (diff) and 1 (extra) times the
+// number of result bytes still to be written when it starts. At the end of
 // a block every stream must be used up and no event may point past D. At
 // the end of the patch the output must have exactly the result size and
 // SHA-256.

@@ -106,18 +106,47 @@ type blockWriter struct {
 	b      *rawBlock
 	run    uint64 // zero diff bytes since the last event in b
 	lit    []byte
+	limit  int // a block is closed once a stream exceeds it: softLimit but in tests
+
+	// The last instruction written, which is the last of its block's ctrl
+	// stream: last is nil before the first.
+	last                      *rawBlock
+	lastAt                    int // its offset in last's ctrl stream
+	lastAdd, lastExtra, lastS int
 }
 
+// instr appends an instruction. The format requires every instruction to
+// write, so one that writes nothing is dropped, its seek added to the
+// previous instruction's.
 func (w *blockWriter) instr(add, extra, seek int) {
-	c := w.b.streams[sCtrl]
+	if add == 0 && extra == 0 {
+		if seek == 0 {
+			return
+		}
+		if w.last == nil {
+			// buildBlocks starts the result with a byte that writes, so
+			// the first instruction never only seeks.
+			panic("delta: first instruction only seeks")
+		}
+		b := w.last
+		b.streams[sCtrl] = b.streams[sCtrl][:w.lastAt]
+		w.put(b, w.lastAdd, w.lastExtra, w.lastS+seek)
+		return
+	}
+	w.put(w.b, add, extra, seek)
+}
+
+func (w *blockWriter) put(b *rawBlock, add, extra, seek int) {
+	c := b.streams[sCtrl]
+	w.last, w.lastAt, w.lastAdd, w.lastExtra, w.lastS = b, len(c), add, extra, seek
 	c = binary.AppendUvarint(c, uint64(add))
 	c = binary.AppendUvarint(c, uint64(extra))
-	w.b.streams[sCtrl] = binary.AppendVarint(c, int64(seek))
+	b.streams[sCtrl] = binary.AppendVarint(c, int64(seek))
 }
 
 func (w *blockWriter) full() bool {
 	for _, s := range w.b.streams {
-		if len(s) > softLimit {
+		if len(s) > w.limit {
 			return true
 		}
 	}
@@ -155,9 +184,23 @@ func (w *blockWriter) event() {
 	w.run = 0
 }
 
-// buildBlocks turns instructions into blocks of uncompressed streams.
-func buildBlocks(old, nw []byte, ctls []ctl) []*rawBlock {
-	w := &blockWriter{b: &rawBlock{}}
+// buildBlocks turns instructions into blocks of uncompressed streams, each
+// closed once one of its streams exceeds limit (softLimit but in tests).
+func buildBlocks(old, nw []byte, ctls []ctl, limit int) []*rawBlock {
+	w := &blockWriter{b: &rawBlock{}, limit: limit}
+	// The decoder starts at old position 0, and an instruction may not only
+	// seek: when the first instruction that writes reads the base elsewhere,
+	// its first byte is written as an extra byte by one before it, which
+	// seeks to the rest.
+	for k, c := range ctls {
+		if c.add == 0 && c.extra == 0 {
+			continue
+		}
+		if c.add > 0 && c.oldPos != 0 {
+			ctls = append(ctls[:k:k], append([]ctl{{newPos: c.newPos, extra: 1}, {newPos: c.newPos + 1, oldPos: c.oldPos + 1, add: c.add - 1, extra: c.extra}}, ctls[k+1:]...)...)
+		}
+		break
+	}
 	end := 0 // the decoder's old position after the previous add
 	for k := range ctls {
 		c := &ctls[k]
@@ -217,7 +260,7 @@ func buildBlocks(old, nw []byte, ctls []ctl) []*rawBlock {
 			}
 			w.event()
 			w.run += uint64(zeros)
-			if len(w.b.streams[sDiff]) > softLimit {
+			if len(w.b.streams[sDiff]) > w.limit {
 				// Split the instruction here; the next one starts a new
 				// carry chain.
 				w.instr(i-start, 0, 0)
@@ -227,7 +270,7 @@ func buildBlocks(old, nw []byte, ctls []ctl) []*rawBlock {
 		}
 		// The rest of the add, then the extra bytes, split to fit blocks.
 		ex := nw[c.newPos+c.add : c.newPos+c.add+c.extra]
-		take := min(len(ex), max(softLimit-len(w.b.streams[sExtra]), 0))
+		take := min(len(ex), max(w.limit-len(w.b.streams[sExtra]), 0))
 		sk := 0
 		if take == len(ex) {
 			sk = seek
@@ -236,7 +279,7 @@ func buildBlocks(old, nw []byte, ctls []ctl) []*rawBlock {
 		w.b.streams[sExtra] = append(w.b.streams[sExtra], ex[:take]...)
 		for ex = ex[take:]; len(ex) > 0; ex = ex[take:] {
 			w.close()
-			take = min(len(ex), softLimit)
+			take = min(len(ex), w.limit)
 			sk = 0
 			if take == len(ex) {
 				sk = seek

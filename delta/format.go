@@ -21,6 +21,19 @@ const transformNone = 0
 // maxStream caps the decoded and the compressed length of one stream of a block.
 const maxStream = 1 << 20
 
+// Bounds on the decoded stream bytes of a valid patch per result byte. An
+// instruction writing w ≥ 1 bytes takes at most 7w ctrl bytes (add and copy
+// lengths of at most len(uvarint(w)) ≤ w bytes each, a seek of at most 5);
+// an event covering n diff bytes at most 4n diff bytes (a zero count, 0x00,
+// a length and the run, at worst 4 bytes for one diff byte); an extra byte
+// is one. A result byte is an add byte or an extra byte, so a patch decodes
+// to at most maxDecodedPerByte stream bytes per result byte.
+const (
+	maxCtrlPerByte    = 7
+	maxDiffPerByte    = 4
+	maxDecodedPerByte = maxCtrlPerByte + maxDiffPerByte
+)
+
 // Stream indices within a block.
 const (
 	sCtrl = iota

@@ -306,13 +306,18 @@ func TestDecompressionBounded(t *testing.T) {
 	bomb := enc.EncodeAll(make([]byte, 64<<20), nil)[len(zstdMagic):]
 	enc.Close()
 	h := header(base, base)
+	// A result long enough for the declared extra bytes, so that the
+	// stream is decoded rather than refused by its length alone.
+	h.ResultSize = 2 * maxStream
 	for _, declared := range []uint64{100, maxStream} {
+		ctrl := instrs(0, int64(declared), 0)
 		p := appendHeader(nil, h)
 		p = append(p, markBlock|1<<sExtra)
-		p = binary.AppendUvarint(p, 0)        // ctrl
+		p = binary.AppendUvarint(p, uint64(len(ctrl)))
 		p = binary.AppendUvarint(p, 0)        // diff
 		p = binary.AppendUvarint(p, declared) // extra
 		p = binary.AppendUvarint(p, uint64(len(bomb)))
+		p = append(p, ctrl...)
 		p = append(p, bomb...)
 		p = append(p, markEnd)
 		var before, after runtime.MemStats
@@ -328,6 +333,8 @@ func TestDecompressionBounded(t *testing.T) {
 	// Declared lengths over the cap are refused before anything is read.
 	p := appendHeader(nil, h)
 	p = append(p, markBlock)
+	p = binary.AppendUvarint(p, 3)
+	p = binary.AppendUvarint(p, 0)
 	p = binary.AppendUvarint(p, maxStream+1)
 	_, err = apply(base, p)
 	require.ErrorIs(t, err, ErrFormat)
