@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"syscall"
 
 	"github.com/patchtrust/patchtrust/internal/atomicfile"
 	"github.com/patchtrust/patchtrust/internal/strictjson"
@@ -53,30 +52,13 @@ func (r *Repo) readLocal(role string, max int64) ([]byte, error) {
 }
 
 // readRegular reads name inside root if it is a regular file of at most
-// max bytes that reads as JSON one way. It opens without blocking, so a
-// FIFO or device planted in its place is refused, not waited on.
+// max bytes (opened without blocking and without following links, so a
+// FIFO or device planted in its place is refused, not waited on) that
+// reads as JSON one way.
 func readRegular(root *os.Root, name string, max int64) ([]byte, error) {
-	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	data, err := atomicfile.ReadRegular(root, name, max)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%s is longer than %d bytes", name, max)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is longer than %d bytes", name, max)
 	}
 	if err := checkJSON(data); err != nil {
 		return nil, err
