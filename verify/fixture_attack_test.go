@@ -414,6 +414,19 @@ func (m *mirror) serveDir(dir string) {
 	m.dir = dir
 }
 
+// count returns how many requests matched match.
+func (m *mirror) count(match func(p string) bool) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, p := range m.requests {
+		if match(p) {
+			n++
+		}
+	}
+	return n
+}
+
 // requested reports whether a path matching match was requested.
 func (m *mirror) requested(match func(p string) bool) bool {
 	m.mu.Lock()
