@@ -602,6 +602,9 @@ func (s *session) refresh(ctx context.Context) error {
 			v, err = buildView(t, comps)
 		}
 		if err == nil {
+			v.onlineRotated = t.OnlineKeysRotatedSince(s.st.Roles["root"])
+		}
+		if err == nil {
 			err = s.accept(v, now)
 		}
 		var blocked *blockedComponents
@@ -652,6 +655,12 @@ func (s *session) refresh(ctx context.Context) error {
 func (s *session) accept(v *view, now time.Time) error {
 	st := s.st.clone()
 	for role, ver := range v.roles {
+		if v.onlineRotated && (role == "timestamp" || role == "snapshot") {
+			// The root rotated the online keys: versions signed with the
+			// old ones (perhaps by their thief) are no floor for the new.
+			st.Roles[role] = ver
+			continue
+		}
 		if old := st.Roles[role]; ver < old {
 			return securityErr(ErrRollback, "%s version %d is older than version %d already trusted", role, ver, old)
 		}

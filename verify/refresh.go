@@ -45,6 +45,10 @@ type view struct {
 	consistent bool
 	comps      map[string]*compView
 	roles      map[string]int64
+	// onlineRotated: the timestamp or snapshot keys changed since the root
+	// the state's version floors were committed under (fast-forward
+	// recovery: those two floors no longer hold).
+	onlineRotated bool
 }
 
 // trusted holds the outcome of one verified refresh.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/patchtrust/patchtrust/tuf"
 	"github.com/patchtrust/patchtrust/verify"
@@ -110,6 +111,30 @@ var mirrorAttacks = []attack{
 		want:      sec(verify.ErrSignature),
 		state:     stateBytes,
 		installed: func(f *fixture) []byte { return f.release },
+	},
+	{
+		name: "Fast-forward attack with a stolen timestamp key, then recovery",
+		defense: "The thief's timestamp version 1,000,000 (signed with the real, stolen key) raises the device's floor; when the vendor rotates " +
+			"the timestamp key in a new root, the floors of timestamp and snapshot are reset as the specification's fast-forward recovery says " +
+			"(5.3.11), so the vendor's next timestamp, far below the thief's version, is accepted and the update completes.",
+		prepare: func(t *testing.T, f *fixture, d *device) {
+			f.forgeTimestamp(func(ts *metadata.TimestampType) { ts.Version = 1_000_000 }, f.ts.raw)
+			_, err := d.update()
+			require.NoError(t, err)
+			require.Equal(t, int64(1_000_000), d.roleVersions()["timestamp"])
+		},
+		attack: func(t *testing.T, f *fixture, d *device) {
+			next := newKey(t)
+			require.NoError(t, f.repo.SetKeys(f.ctx, tuf.RoleTimestamp, tuf.Keys{Keys: []*tuf.PublicKey{next.tuf.Public()}, Threshold: 1}))
+			f.ts = next
+			f.addPatch(2, f.results[1], f.results[2])
+			f.publish()
+		},
+		state:     stateAdvanced,
+		installed: func(f *fixture) []byte { return f.results[2] },
+		after: func(t *testing.T, f *fixture, d *device) {
+			assert.Less(t, d.roleVersions()["timestamp"], int64(1_000_000))
+		},
 	},
 	{
 		name: "Mirror answering 403 for missing files (a private object store)",

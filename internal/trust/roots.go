@@ -140,3 +140,54 @@ func (c *chain) add(v int64, data []byte) error {
 func (c *chain) finish() error {
 	return writeLocal(c.store, c.dir, rootFile, c.newest)
 }
+
+// OnlineKeysRotatedSince reports whether the keys or threshold of the
+// timestamp or snapshot role differ between root version v (the anchor or
+// a stored link) and the trusted root: the case of the specification's
+// fast-forward recovery (5.3.11), where the version floors of timestamp and
+// snapshot no longer hold. It is false when root v is not at hand.
+func (r *Repo) OnlineKeysRotatedSince(v int64) bool {
+	if v == r.tm.Root.Signed.Version {
+		return false
+	}
+	var b []byte
+	var err error
+	if r.cfg.Anchor != nil {
+		if m, perr := metadata.Root().FromBytes(r.cfg.Anchor); perr == nil && m.Signed.Version == v {
+			b = r.cfg.Anchor
+		}
+	}
+	if b == nil {
+		c := &chain{store: r.cfg.Store, dir: r.cfg.Dir}
+		if b, err = readRegular(r.cfg.Store, c.linkName(v), MaxRootSize); err != nil {
+			return false
+		}
+	}
+	old, err := metadata.Root().FromBytes(b)
+	if err != nil {
+		return false
+	}
+	for _, role := range []string{Timestamp, Snapshot} {
+		o, n := old.Signed.Roles[role], r.tm.Root.Signed.Roles[role]
+		if o == nil || n == nil || o.Threshold != n.Threshold || !sameSet(o.KeyIDs, n.KeyIDs) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	in := map[string]bool{}
+	for _, x := range a {
+		in[x] = true
+	}
+	for _, x := range b {
+		if !in[x] {
+			return false
+		}
+	}
+	return true
+}
