@@ -11,8 +11,19 @@
 //
 // # Which bytes are trusted
 //
-// Metadata is verified by go-tuf, from the newest trusted root, with a
-// fresh updater per check. A component's patches and releases are the
+// Metadata is verified by internal/trust, patchtrust's TUF client workflow
+// over go-tuf's metadata checks (it passes the public TUF conformance
+// suite, bench/conformance.sh), from the end of the chain of roots stored
+// in Config.Dir/metadata/roots: a stored root is trusted only as the end
+// of an unbroken chain from Config.Root, each link signed by its
+// predecessor's threshold and its own. A device any number of root
+// versions behind catches up: each root that verifies is stored at once,
+// a check follows up to 256 and then stops with [ErrRootsPending] (not a
+// security failure), and the next check goes on. Metadata must be JSON
+// that reads one way (no duplicate keys, no keys equal under case
+// folding), and is read through fixed size limits. When a new root
+// rotates the timestamp or snapshot keys, the device's version floors of
+// those two roles are reset (fast-forward recovery). A component's patches and releases are the
 // targets of its succinct hashed bin; each target's custom field is
 // decoded strictly as a tuf.Patch or tuf.Release and must sit at the path
 // the layout gives it. Targets are streamed through a length limit and
@@ -31,8 +42,23 @@
 // is a rename and works offline; otherwise the Client rebuilds the old
 // artifact from signed patches and releases. An interrupted download is
 // resumed with a range request, and a download that brings fewer than
-// 4 KiB in a two-minute window is abandoned. A failed health check reverts the install and
-// marks the patch bad on the device.
+// 4 KiB in a two-minute window is abandoned. A failed health check
+// reverts the install and marks the patch bad on the device.
+//
+// # Mirrors
+//
+// [HTTPFetcher] and [Mirrors] give the Client several mirrors, tried one
+// at a time: the one that last served a good refresh first, then the
+// others in order. A mirror that fails, serves something that fails
+// verification, or uses up its turn hands over to the next. Every mirror
+// but the last has [MirrorTurn] (2 minutes) for the metadata of a check,
+// and [TargetGrace] (30 s) plus the target's signed length at
+// [MinMirrorRate] (64 KiB/s) for each download: a hostile mirror delays a
+// check by at most that before an honest one completes it in the same
+// check. The last mirror has only the stall guard and Run's CheckTimeout,
+// so a slow link with one mirror still updates. Where TUF probes for a
+// file that may not exist (the next root), HTTP 403 means "not found", as
+// object stores without list permission answer; elsewhere it is an error.
 //
 // # Planning
 //
