@@ -12,7 +12,8 @@
 //
 // It exits 0 on success and 1 on any failure. DIR holds the trusted
 // metadata under unversioned names (root.json, timestamp.json, …, delegated
-// roles URL-escaped). When FAKETIME is set (test harnesses fake the clock
+// roles URL-escaped) and, in DIR/roots, the root given to init and every
+// root verified since (the chain the trusted root is the end of). When FAKETIME is set (test harnesses fake the clock
 // with libfaketime, which a Go binary ignores), the current time is read
 // from `date +%s`.
 package main
