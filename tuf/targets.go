@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/patchtrust/patchtrust/patchmeta"
 	"hash"
 	"io"
 	"sort"
@@ -292,7 +293,7 @@ func (r *Repository) Withdraw(ctx context.Context, component, baseline string, l
 	if reason == "" {
 		return fmt.Errorf("%w: a withdrawal needs a reason", ErrDescription)
 	}
-	if err := checkText("withdrawal reason", reason, maxReason); err != nil {
+	if err := patchmeta.CheckReason(reason); err != nil {
 		return err
 	}
 	if err := layout.ValidComponent(component); err != nil {

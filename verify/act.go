@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/patchtrust/patchtrust/internal/layout"
-	"github.com/patchtrust/patchtrust/tuf"
+	"github.com/patchtrust/patchtrust/patchmeta"
 )
 
 // perform carries out one action: build the verified artifact, journal the
@@ -21,7 +21,7 @@ func (s *session) perform(ctx context.Context, a *Action, userRemoval bool) erro
 	if cs == nil {
 		return fmt.Errorf("%w: %q", ErrNotRegistered, trunc(comp))
 	}
-	if tuf.Artifact(cs.Installed) != a.From {
+	if patchmeta.Artifact(cs.Installed) != a.From {
 		return fmt.Errorf("verify: %s: installed artifact changed since the action was planned", comp)
 	}
 	if err := s.checkFloor(cs, a); err != nil {
@@ -235,7 +235,7 @@ func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) 
 	cs := s.st.Components[comp]
 	p := cs.Pending
 	if !p.Reverting {
-		if !cs.bad(p.Level, tuf.Artifact(p.To)) {
+		if !cs.bad(p.Level, patchmeta.Artifact(p.To)) {
 			cs.Bad = append(cs.Bad, badPatch{Level: p.Level, Result: p.To})
 		}
 		p.Reverting = true
@@ -245,11 +245,11 @@ func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) 
 	}
 	_, canRevert := c.cfg.Installer.(reverter)
 	var err error
-	if got, gerr := s.installedArtifact(comp); gerr != nil || got != tuf.Artifact(p.From) {
+	if got, gerr := s.installedArtifact(comp); gerr != nil || got != patchmeta.Artifact(p.From) {
 		// Not reverted yet (a restart may find it done already).
 		err = errors.New("no previous artifact kept")
 		if canRevert {
-			err = s.revertInstaller(ctx, comp, tuf.Artifact(p.From))
+			err = s.revertInstaller(ctx, comp, patchmeta.Artifact(p.From))
 		}
 	}
 	if errors.Is(err, ErrSecurity) {
@@ -259,7 +259,7 @@ func (s *session) undo(ctx context.Context, comp string, a *Action, herr error) 
 		// Build the old artifact from what the device has, or download it.
 		saved := cs.Installed
 		cs.Installed = p.To
-		f, cleanup, perr := s.produce(ctx, comp, cs, tuf.Artifact(p.From), a)
+		f, cleanup, perr := s.produce(ctx, comp, cs, patchmeta.Artifact(p.From), a)
 		cs.Installed = saved
 		err = perr
 		if err == nil {
@@ -294,7 +294,7 @@ var errNotRestored = errors.New("the replaced artifact could not be put back")
 // checked that it is want. An installer that cannot show its previous
 // artifact beforehand is checked after the swap, and swapped back if it
 // is not want; if that fails too the error wraps errNotRestored.
-func (s *session) revertInstaller(ctx context.Context, comp string, want tuf.Artifact) error {
+func (s *session) revertInstaller(ctx context.Context, comp string, want patchmeta.Artifact) error {
 	r := s.c.cfg.Installer.(reverter)
 	mismatch := func() error {
 		return securityErr(ErrHash, "%s: the previous artifact kept by the installer is not %s", comp, want)
@@ -329,15 +329,15 @@ func (s *session) revertInstaller(ctx context.Context, comp string, want tuf.Art
 	return err
 }
 
-func (s *session) installedArtifact(comp string) (tuf.Artifact, error) {
+func (s *session) installedArtifact(comp string) (patchmeta.Artifact, error) {
 	f, err := s.c.cfg.Installer.Open(comp)
 	if err != nil {
-		return tuf.Artifact{}, wrap(err, "open installed %s", comp)
+		return patchmeta.Artifact{}, wrap(err, "open installed %s", comp)
 	}
 	defer f.Close()
 	a, err := artifactOf(f)
 	if err != nil {
-		return tuf.Artifact{}, wrap(err, "read installed %s", comp)
+		return patchmeta.Artifact{}, wrap(err, "read installed %s", comp)
 	}
 	return a, nil
 }
@@ -353,8 +353,8 @@ func (s *session) reconcile(ctx context.Context, comp string) error {
 	if err != nil {
 		return err
 	}
-	a := &Action{Kind: p.Kind, Component: comp, From: tuf.Artifact(p.From), To: tuf.Artifact(p.To), Baseline: p.Baseline, Level: p.Level, Reason: p.Reason}
-	to, from := tuf.Artifact(p.To), tuf.Artifact(p.From)
+	a := &Action{Kind: p.Kind, Component: comp, From: patchmeta.Artifact(p.From), To: patchmeta.Artifact(p.To), Baseline: p.Baseline, Level: p.Level, Reason: p.Reason}
+	to, from := patchmeta.Artifact(p.To), patchmeta.Artifact(p.From)
 	switch {
 	case p.Reverting || got == to && p.Checking:
 		// The install failed its health check, or the device stopped
@@ -381,7 +381,7 @@ func (s *session) reconcile(ctx context.Context, comp string) error {
 	var f *os.File
 	cleanup := func() {}
 	cs.Installed = art(got)
-	f, cleanup, err = s.produce(ctx, comp, cs, tuf.Artifact(p.From), a)
+	f, cleanup, err = s.produce(ctx, comp, cs, patchmeta.Artifact(p.From), a)
 	cs.Installed = p.From
 	if err != nil {
 		return err
@@ -417,7 +417,7 @@ func (s *session) cleanStaging() {
 
 // produce builds a verified file holding artifact want for comp, ready for
 // the installer, from what the device has and what the repository offers.
-func (s *session) produce(ctx context.Context, comp string, cs *compState, want tuf.Artifact, a *Action) (*os.File, func(), error) {
+func (s *session) produce(ctx context.Context, comp string, cs *compState, want patchmeta.Artifact, a *Action) (*os.File, func(), error) {
 	c := s.c
 	newOut := func() (*os.File, func(), error) {
 		if st, ok := c.cfg.Installer.(stager); ok {
@@ -449,7 +449,7 @@ const maxRoutes = 4
 // by route: a source the device has or downloads, then patches applied in
 // order. A security failure ends it; another failure is retried on a route
 // that avoids what failed, at most maxRoutes in all.
-func (s *session) build(ctx context.Context, comp string, cs *compState, want tuf.Artifact, a *Action,
+func (s *session) build(ctx context.Context, comp string, cs *compState, want patchmeta.Artifact, a *Action,
 	newOut func() (*os.File, func(), error)) (*os.File, func(), error) {
 	c := s.c
 	var cv *compView
@@ -457,14 +457,14 @@ func (s *session) build(ctx context.Context, comp string, cs *compState, want tu
 		cv = c.view.comps[comp]
 	}
 	var h haves
-	installed := tuf.Artifact(cs.Installed)
+	installed := patchmeta.Artifact(cs.Installed)
 	h.installed = &installed
 	if isDirInstaller(c.cfg.Installer) {
 		if cs.Prev != nil {
-			prev := tuf.Artifact(*cs.Prev)
+			prev := patchmeta.Artifact(*cs.Prev)
 			h.previous = &prev
 		}
-		kept := tuf.Artifact(cs.BaselineArtifact)
+		kept := patchmeta.Artifact(cs.BaselineArtifact)
 		h.keptBase = &kept
 	}
 	av := newAvoid()

@@ -18,7 +18,7 @@ import (
 	"github.com/patchtrust/patchtrust/internal/atomicfile"
 	"github.com/patchtrust/patchtrust/internal/layout"
 	"github.com/patchtrust/patchtrust/internal/lock"
-	"github.com/patchtrust/patchtrust/tuf"
+	"github.com/patchtrust/patchtrust/patchmeta"
 )
 
 // Config configures a [Client]. Root, Fetcher, Dir and Installer are
@@ -222,14 +222,14 @@ func (s *session) save() error {
 // installed, as artifact a (usually at first boot, from the factory
 // image). Registering again with the same release does nothing; a lower
 // release than recorded is refused with an error wrapping [ErrRollback].
-func (c *Client) Register(ctx context.Context, component, version string, a tuf.Artifact) error {
+func (c *Client) Register(ctx context.Context, component, version string, a patchmeta.Artifact) error {
 	if err := layout.ValidComponent(component); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
 	if err := layout.ValidVersion(version); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	if a.Size < 0 || a.Size > tuf.MaxArtifactSize {
+	if a.Size < 0 || a.Size > patchmeta.MaxArtifactSize {
 		return fmt.Errorf("verify: artifact size %d out of range", a.Size)
 	}
 	s, err := c.begin(ctx)
@@ -277,7 +277,7 @@ type Status struct {
 	Level    int
 	Label    string
 	// Installed is the artifact in service.
-	Installed tuf.Artifact
+	Installed patchmeta.Artifact
 	// Available lists what the device could install on request, as of the
 	// last check; each action's Patch or Release lists the fixes.
 	Available []Action
@@ -300,7 +300,7 @@ func (c *Client) Status(component string) (Status, error) {
 		return Status{}, fmt.Errorf("%w: %q", ErrNotRegistered, trunc(component))
 	}
 	s := Status{Component: component, Baseline: cs.Baseline, Level: cs.Level, Label: cs.Label,
-		Installed: tuf.Artifact(cs.Installed), Removed: cs.Removed > cs.Level,
+		Installed: patchmeta.Artifact(cs.Installed), Removed: cs.Removed > cs.Level,
 		Policy:  Policy{ManualInstall: st.ManualInstall, NoRemoval: st.NoRemoval},
 		History: slices.Clone(cs.History)}
 	if v := c.lastView(); v != nil {
@@ -398,8 +398,8 @@ func (c *Client) Remove(ctx context.Context, component string) error {
 	if cs.Level == 0 {
 		return nil
 	}
-	a := Action{Kind: RevertPatch, Component: component, From: tuf.Artifact(cs.Installed),
-		To: tuf.Artifact(cs.BaselineArtifact), Baseline: cs.Baseline, Reason: "removed by the user"}
+	a := Action{Kind: RevertPatch, Component: component, From: patchmeta.Artifact(cs.Installed),
+		To: patchmeta.Artifact(cs.BaselineArtifact), Baseline: cs.Baseline, Reason: "removed by the user"}
 	err = s.perform(ctx, &a, true)
 	if errors.Is(err, ErrUnavailable) && c.view == nil {
 		// Nothing kept on the device: get the baseline from the repository.

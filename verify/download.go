@@ -15,7 +15,7 @@ import (
 	"github.com/patchtrust/patchtrust/delta"
 	"github.com/patchtrust/patchtrust/internal/atomicfile"
 	"github.com/patchtrust/patchtrust/internal/trust"
-	"github.com/patchtrust/patchtrust/tuf"
+	"github.com/patchtrust/patchtrust/patchmeta"
 )
 
 const (
@@ -199,8 +199,8 @@ func hasHash(f *os.File, size int64, sum [sha256.Size]byte) (bool, error) {
 }
 
 // artifactOf hashes a whole file, from its start.
-func artifactOf(f *os.File) (tuf.Artifact, error) {
-	return tuf.ArtifactOf(io.NewSectionReader(f, 0, tuf.MaxArtifactSize+1))
+func artifactOf(f *os.File) (patchmeta.Artifact, error) {
+	return patchmeta.ArtifactOf(io.NewSectionReader(f, 0, patchmeta.MaxArtifactSize+1))
 }
 
 // cappedWriter refuses to write more than max bytes.
@@ -224,7 +224,7 @@ func (c *cappedWriter) Write(b []byte) (int, error) {
 // applyPatch checks the header of the verified patch file against its
 // signed description, applies it to base, and writes the result to out,
 // checking size and hash against the signed result.
-func applyPatch(p *tuf.Patch, patch *os.File, base *os.File, out io.Writer) error {
+func applyPatch(p *patchmeta.Patch, patch *os.File, base *os.File, out io.Writer) error {
 	hdr, err := delta.ReadHeader(io.NewSectionReader(patch, 0, 1<<62))
 	if err != nil {
 		return securityErr(ErrMetadata, "patch %s level %d: %v", p.Baseline, p.Level, err)

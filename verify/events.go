@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/patchtrust/patchtrust/tuf"
+	"github.com/patchtrust/patchtrust/patchmeta"
 )
 
 // An ActionKind says what an [Action] does.
@@ -55,14 +55,14 @@ func (k *ActionKind) UnmarshalJSON(b []byte) error {
 type Action struct {
 	Kind      ActionKind
 	Component string
-	From, To  tuf.Artifact
+	From, To  patchmeta.Artifact
 	// Baseline and Level locate To: a release (Level 0) or a patch level.
 	Baseline string
 	Level    int
 	// Patch is the patch whose result is To (ApplyPatch, and RevertPatch to
 	// a lower level); Release the release whose artifact is To.
-	Patch   *tuf.Patch
-	Release *tuf.Release
+	Patch   *patchmeta.Patch
+	Release *patchmeta.Release
 	// Reason explains a RevertPatch: the vendor's withdrawal reason, or
 	// "removed by the user".
 	Reason string
@@ -84,7 +84,7 @@ func (a Action) String() string {
 	return a.Kind.String()
 }
 
-func label(p *tuf.Patch) string {
+func label(p *patchmeta.Patch) string {
 	if p == nil || p.Label == "" {
 		return "no label"
 	}

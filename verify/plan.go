@@ -4,7 +4,7 @@ import (
 	"sort"
 
 	"github.com/patchtrust/patchtrust/internal/layout"
-	"github.com/patchtrust/patchtrust/tuf"
+	"github.com/patchtrust/patchtrust/patchmeta"
 )
 
 // names returns the registered components in order: all of them, or only
@@ -45,7 +45,7 @@ func planComponent(st *state, v *view, comp string, force bool) []Action {
 		return nil
 	}
 	install := force || !st.ManualInstall
-	from := tuf.Artifact(cs.Installed)
+	from := patchmeta.Artifact(cs.Installed)
 
 	// Supersession: the highest release above the baseline floor.
 	var rel *releaseInfo
@@ -61,7 +61,7 @@ func planComponent(st *state, v *view, comp string, force bool) []Action {
 	valid := func(p *patchInfo) bool {
 		return p.Withdrawn == "" && !st.withdrawn(comp, p.Baseline, p.Level) && !cs.bad(p.Level, p.Result)
 	}
-	reach := map[tuf.Artifact]bool{tuf.Artifact(cs.BaselineArtifact): true, from: true}
+	reach := map[patchmeta.Artifact]bool{patchmeta.Artifact(cs.BaselineArtifact): true, from: true}
 	chosen := map[*patchInfo]bool{} // reachable and not a loop
 	var cur *patchInfo
 	var best, bestAuto *patchInfo
@@ -125,7 +125,7 @@ func planComponent(st *state, v *view, comp string, force bool) []Action {
 			down = p
 		}
 	}
-	a := Action{Kind: RevertPatch, Component: comp, From: from, To: tuf.Artifact(cs.BaselineArtifact), Baseline: cs.Baseline, Reason: reason}
+	a := Action{Kind: RevertPatch, Component: comp, From: from, To: patchmeta.Artifact(cs.BaselineArtifact), Baseline: cs.Baseline, Reason: reason}
 	if down != nil {
 		p := down.Patch
 		a.To, a.Level, a.Patch = p.Result, p.Level, &p
@@ -150,13 +150,13 @@ const (
 
 // haves lists the artifacts the device has: nil for none.
 type haves struct {
-	installed, previous, keptBase *tuf.Artifact
+	installed, previous, keptBase *patchmeta.Artifact
 }
 
 // of returns where the device has a, or noSource. The artifact to build
 // itself is only taken from the kept baseline: the installed and previous
 // artifacts are what it replaces.
-func (h haves) of(a tuf.Artifact, top bool) sourceKind {
+func (h haves) of(a patchmeta.Artifact, top bool) sourceKind {
 	switch {
 	case !top && h.installed != nil && *h.installed == a:
 		return fromInstalled
@@ -183,7 +183,7 @@ func newAvoid() avoid {
 // says; release is the one to download) and apply chain in order.
 type recipe struct {
 	kind    sourceKind
-	source  tuf.Artifact
+	source  patchmeta.Artifact
 	release *releaseInfo
 	chain   []*patchInfo
 	// visited counts the descriptions followed while planning: at most
@@ -203,28 +203,28 @@ type recipe struct {
 // followed again, so a cycle of descriptions (X→Y, Y→X …) is harmlessly
 // ignored and no chain goes through the same artifact twice. Among
 // descriptions of one result, the higher level is followed first.
-func route(cv *compView, want tuf.Artifact, h haves, av avoid) (recipe, bool) {
+func route(cv *compView, want patchmeta.Artifact, h haves, av avoid) (recipe, bool) {
 	if k := h.of(want, true); k != noSource && !av.sources[k] {
 		return recipe{kind: k, source: want}, true
 	}
 	if cv == nil {
 		return recipe{}, false
 	}
-	byResult := make(map[tuf.Artifact][]*patchInfo)
+	byResult := make(map[patchmeta.Artifact][]*patchInfo)
 	for i := len(cv.patches) - 1; i >= 0; i-- {
 		if p := &cv.patches[i]; !av.patches[p] {
 			byResult[p.Result] = append(byResult[p.Result], p)
 		}
 	}
-	releases := make(map[tuf.Artifact]*releaseInfo, len(cv.releases))
+	releases := make(map[patchmeta.Artifact]*releaseInfo, len(cv.releases))
 	for i := range cv.releases {
 		if r := &cv.releases[i]; !av.releases[r] {
 			releases[r.Artifact] = r // the last, highest version wins
 		}
 	}
 	// toward[b] is the description that takes b one step toward want.
-	toward := map[tuf.Artifact]*patchInfo{want: nil}
-	chainFrom := func(b tuf.Artifact) []*patchInfo {
+	toward := map[patchmeta.Artifact]*patchInfo{want: nil}
+	chainFrom := func(b patchmeta.Artifact) []*patchInfo {
 		var chain []*patchInfo
 		for p := toward[b]; p != nil; p = toward[p.Result] {
 			chain = append(chain, p)
@@ -232,10 +232,10 @@ func route(cv *compView, want tuf.Artifact, h haves, av avoid) (recipe, bool) {
 		return chain
 	}
 	visited := 0
-	var fromRel *tuf.Artifact // the nearest artifact with a release
-	frontier := []tuf.Artifact{want}
+	var fromRel *patchmeta.Artifact // the nearest artifact with a release
+	frontier := []patchmeta.Artifact{want}
 	for depth := 1; depth <= maxChain && len(frontier) > 0; depth++ {
-		var next []tuf.Artifact
+		var next []patchmeta.Artifact
 		for _, x := range frontier {
 			for _, p := range byResult[x] {
 				visited++

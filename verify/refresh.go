@@ -13,7 +13,7 @@ import (
 
 	"github.com/patchtrust/patchtrust/internal/layout"
 	"github.com/patchtrust/patchtrust/internal/trust"
-	"github.com/patchtrust/patchtrust/tuf"
+	"github.com/patchtrust/patchtrust/patchmeta"
 )
 
 const metadataDir = "metadata"
@@ -26,12 +26,12 @@ type target struct {
 }
 
 type patchInfo struct {
-	tuf.Patch
+	patchmeta.Patch
 	target
 }
 
 type releaseInfo struct {
-	tuf.Release
+	patchmeta.Release
 	target
 }
 
@@ -159,7 +159,7 @@ func addTarget(cv *compView, comp, p string, tf *trust.Target, bits int) error {
 		return nil // another component sharing the bin, or not ours
 	}
 	h, ok := tf.Hashes["sha256"]
-	if !ok || len(h) != sha256.Size || tf.Length < 0 || tf.Length > tuf.MaxArtifactSize {
+	if !ok || len(h) != sha256.Size || tf.Length < 0 || tf.Length > patchmeta.MaxArtifactSize {
 		return securityErr(ErrMetadata, "target %q lacks a valid length and sha256", trunc(p))
 	}
 	t := target{path: p, length: tf.Length}
@@ -169,7 +169,7 @@ func addTarget(cv *compView, comp, p string, tf *trust.Target, bits int) error {
 	}
 	switch kind {
 	case "patches":
-		var d tuf.Patch
+		var d patchmeta.Patch
 		if err := json.Unmarshal(tf.Custom, &d); err != nil {
 			return securityErr(ErrMetadata, "target %q: %v", trunc(p), err)
 		}
@@ -178,7 +178,7 @@ func addTarget(cv *compView, comp, p string, tf *trust.Target, bits int) error {
 		}
 		cv.patches = append(cv.patches, patchInfo{d, t})
 	case "releases":
-		var d tuf.Release
+		var d patchmeta.Release
 		if err := json.Unmarshal(tf.Custom, &d); err != nil {
 			return securityErr(ErrMetadata, "target %q: %v", trunc(p), err)
 		}

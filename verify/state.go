@@ -16,7 +16,7 @@ import (
 	"github.com/patchtrust/patchtrust/internal/atomicfile"
 	"github.com/patchtrust/patchtrust/internal/layout"
 	"github.com/patchtrust/patchtrust/internal/strictjson"
-	"github.com/patchtrust/patchtrust/tuf"
+	"github.com/patchtrust/patchtrust/patchmeta"
 )
 
 const (
@@ -28,7 +28,7 @@ const (
 )
 
 // art is an artifact in the state file, encoded as "<size>:<sha256 hex>".
-type art tuf.Artifact
+type art patchmeta.Artifact
 
 func (a art) MarshalJSON() ([]byte, error) {
 	return json.Marshal(strconv.FormatInt(a.Size, 10) + ":" + hex.EncodeToString(a.SHA256[:]))
@@ -42,7 +42,7 @@ func (a *art) UnmarshalJSON(b []byte) error {
 	size, h, ok := strings.Cut(s, ":")
 	n, err := strconv.ParseInt(size, 10, 64)
 	d, herr := hex.DecodeString(h)
-	if !ok || err != nil || herr != nil || n < 0 || n > tuf.MaxArtifactSize || len(d) != sha256.Size {
+	if !ok || err != nil || herr != nil || n < 0 || n > patchmeta.MaxArtifactSize || len(d) != sha256.Size {
 		return fmt.Errorf("invalid artifact %q", trunc(s))
 	}
 	a.Size = n
@@ -145,7 +145,7 @@ func (s *state) withdrawn(component, baseline string, level int) bool {
 	})
 }
 
-func (c *compState) bad(level int, result tuf.Artifact) bool {
+func (c *compState) bad(level int, result patchmeta.Artifact) bool {
 	return slices.ContainsFunc(c.Bad, func(b badPatch) bool { return b.Level == level && b.Result == art(result) })
 }
 

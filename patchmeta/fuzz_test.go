@@ -1,4 +1,4 @@
-package tuf
+package patchmeta
 
 import (
 	"encoding/json"
