@@ -34,7 +34,7 @@ func (r *Repository) Sign(ctx context.Context, signers ...*Signer) error {
 		sort.Strings(names)
 		for _, name := range names {
 			for _, s := range signers {
-				if !r.mayLoad(name, s.pub.id) {
+				if !r.signs(name, s.pub.id) {
 					continue
 				}
 				if err := ctx.Err(); err != nil {
@@ -62,8 +62,8 @@ func (r *Repository) trusts(id string) bool {
 	return false
 }
 
-// mayLoad reports whether key id signs role name.
-func (r *Repository) mayLoad(name, id string) bool {
+// signs reports whether key id signs role name.
+func (r *Repository) signs(name, id string) bool {
 	ids, _ := r.roleKeys(name)
 	if slices.Contains(ids, id) {
 		return true
@@ -105,7 +105,7 @@ func (r *Repository) signRole(ctx context.Context, name string, s *Signer) error
 // schedule and then [Repository.Publish], which uploads only timestamp.json
 // when nothing else changed.
 func (r *Repository) RefreshTimestamp(ctx context.Context, s *Signer) error {
-	if !r.mayLoad(string(RoleTimestamp), s.pub.id) {
+	if !r.signs(string(RoleTimestamp), s.pub.id) {
 		return fmt.Errorf("%w: key %s does not sign timestamp", ErrKey, s.pub)
 	}
 	return r.update(ctx, func() error {

@@ -515,19 +515,17 @@ func (s *session) update(ctx context.Context, only string, force bool) (_ []Acti
 		}
 	}()
 	refreshed := false
-	for name := range s.st.Components {
-		if only == "" || name == only {
-			err := s.reconcile(ctx, name)
-			if errors.Is(err, ErrUnavailable) && !refreshed {
-				// Restoring needs the repository.
-				if err = s.refresh(ctx); err == nil {
-					refreshed = true
-					err = s.reconcile(ctx, name)
-				}
+	for _, name := range s.st.names(only) { // in order, as everywhere
+		err := s.reconcile(ctx, name)
+		if errors.Is(err, ErrUnavailable) && !refreshed {
+			// Restoring needs the repository.
+			if err = s.refresh(ctx); err == nil {
+				refreshed = true
+				err = s.reconcile(ctx, name)
 			}
-			if err != nil {
-				return nil, err
-			}
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	if !refreshed {

@@ -79,6 +79,8 @@ func (c *Client) Run(ctx context.Context, rc RunConfig) error {
 	rc = rc.withDefaults()
 	failures := 0
 	for {
+		// A context deadline is on the runtime's clock, not c.now (which
+		// tests move to check expiry).
 		_, err := c.Update(withFetchDeadline(ctx, time.Now().Add(rc.CheckTimeout)))
 		if err != nil && ctx.Err() == nil {
 			failures++
