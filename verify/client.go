@@ -600,7 +600,7 @@ func (s *session) refresh(ctx context.Context) error {
 			v, err = buildView(t, comps)
 		}
 		if err == nil {
-			v.onlineRotated = t.OnlineKeysRotatedSince(s.st.Roles["root"])
+			v.rotated = t.KeysRotatedSince(s.st.Roles["root"])
 		}
 		if err == nil {
 			err = s.accept(v, now)
@@ -652,10 +652,12 @@ func (s *session) refresh(ctx context.Context) error {
 // component's failed check.
 func (s *session) accept(v *view, now time.Time) error {
 	st := s.st.clone()
+	st.pruneWithdrawn()
 	for role, ver := range v.roles {
-		if v.onlineRotated && (role == "timestamp" || role == "snapshot") {
-			// The root rotated the online keys: versions signed with the
-			// old ones (perhaps by their thief) are no floor for the new.
+		if v.floorReset(role) {
+			// The root rotated the keys of this role: versions signed
+			// with the old ones (perhaps by their thief) are no floor
+			// for the new.
 			st.Roles[role] = ver
 			continue
 		}
@@ -665,6 +667,16 @@ func (s *session) accept(v *view, now time.Time) error {
 		st.Roles[role] = ver
 	}
 	var blocked *blockedComponents
+	block := func(comp string, err error) {
+		if blocked == nil {
+			blocked = &blockedComponents{}
+		}
+		blocked.comps = append(blocked.comps, comp)
+		blocked.errs = append(blocked.errs, err)
+	}
+	for _, comp := range slices.Sorted(maps.Keys(v.bad)) {
+		block(comp, v.bad[comp])
+	}
 	for _, comp := range slices.Sorted(maps.Keys(v.comps)) {
 		cv := v.comps[comp]
 		var bad error
@@ -673,19 +685,26 @@ func (s *session) accept(v *view, now time.Time) error {
 				bad = securityErr(ErrWithdrawn, "%s patch %s level %d was withdrawn but is listed as live", comp, p.Baseline, p.Level)
 			}
 		}
+		n := st.countWithdrawn(comp)
 		for _, p := range cv.patches {
 			// Withdrawals are recorded even from a refused listing:
-			// they only ever hold the device back.
-			if p.Withdrawn != "" && !st.withdrawn(comp, p.Baseline, p.Level) {
-				st.Withdrawn = append(st.Withdrawn, withdrawal{Component: comp, Baseline: p.Baseline, Level: p.Level, Result: art(p.Result)})
+			// they only ever hold the device back. Only those on the
+			// installed baseline or later can matter to the device, and
+			// at most maxWithdrawals of them per component.
+			if p.Withdrawn == "" || st.withdrawn(comp, p.Baseline, p.Level) || !st.current(comp, p.Baseline) {
+				continue
 			}
+			if n == maxWithdrawals {
+				if bad == nil {
+					bad = securityErr(ErrMetadata, "%s lists more than %d withdrawn patches", comp, maxWithdrawals)
+				}
+				break
+			}
+			st.Withdrawn = append(st.Withdrawn, withdrawal{Component: comp, Baseline: p.Baseline, Level: p.Level, Result: art(p.Result)})
+			n++
 		}
 		if bad != nil {
-			if blocked == nil {
-				blocked = &blockedComponents{}
-			}
-			blocked.comps = append(blocked.comps, comp)
-			blocked.errs = append(blocked.errs, bad)
+			block(comp, bad)
 			delete(v.comps, comp)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/patchtrust/patchtrust/delta"
 	"github.com/patchtrust/patchtrust/internal/atomicfile"
@@ -34,14 +36,19 @@ func (v *view) remotePath(t target) string {
 }
 
 // download fetches target t into the staging directory, streaming through
-// a length limit and SHA-256, and returns the verified file. An interrupted
-// download is resumed from where it stopped if the mirror supports ranges.
-// Each mirror is tried in turn when one serves bytes that fail verification.
+// a length limit and SHA-256, and returns the verified file, open: the
+// Installer reads the very inode that was hashed. An interrupted download
+// is resumed from where it stopped if the mirror supports ranges; each
+// mirror has its own partial file, so a mirror that cannot resume, or
+// serves garbage, never costs another mirror's progress. A staging file is
+// used only if this process's user owns it, it has one link and nobody
+// else may write it: one planted by another local user is removed. Each
+// mirror is tried in turn when one fails or its turn ends.
 func (c *Client) download(ctx context.Context, v *view, t target, comp string, a *Action) (*os.File, error) {
 	ctx, cancel := fetchContext(ctx)
 	defer cancel()
 	name := stagingDir + "/" + hex.EncodeToString(t.sha256[:])
-	if f, err := atomicfile.OpenRegular(c.root, name); err == nil {
+	if f, err := c.openStaged(name); err == nil {
 		if ok, err := hasHash(f, t.length, t.sha256); err == nil && ok {
 			return f, nil
 		}
@@ -52,20 +59,19 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 	var errs []error
 	mirrors := c.mirrorOrder()
 	for i, m := range mirrors {
-		mctx, cancel := mirrorTurn(ctx, i == len(mirrors)-1, targetTurn(t.length))
-		resumed, err := c.downloadFrom(mctx, m.f, v.remotePath(t), name, t, comp, a)
-		if err != nil && resumed && errors.Is(err, ErrSecurity) {
-			// The partial file came from elsewhere: start over once.
-			_, err = c.downloadFrom(mctx, m.f, v.remotePath(t), name, t, comp, a)
+		mctx, cancel := mirrorTurn(ctx, i == len(mirrors)-1, targetTurnIn(ctx, t.length))
+		d := &dl{c: c, f: m.f, remote: v.remotePath(t), name: name, part: fmt.Sprintf("%s.%d.part", name, m.index), t: t, comp: comp, a: a}
+		err := d.run(mctx)
+		if err != nil && d.resumed && errors.Is(err, ErrSecurity) {
+			// The partial file was damaged: start over once.
+			d.resumed = false
+			c.root.Remove(d.part)
+			err = d.run(mctx)
 		}
 		err = withCause(mctx, err)
 		cancel()
 		if err == nil {
-			file, err := atomicfile.OpenRegular(c.root, name)
-			if err != nil {
-				return nil, fmt.Errorf("verify: %w", err)
-			}
-			return file, nil
+			return d.out, nil
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil {
@@ -75,36 +81,95 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 	return nil, withCause(ctx, errors.Join(errs...))
 }
 
-// downloadFrom downloads target t from mirror f into the staging file name,
-// resuming a partial download if f can; resumed says whether it did.
-func (c *Client) downloadFrom(ctx context.Context, f Fetcher, remote, name string, t target, comp string, a *Action) (resumed bool, err error) {
-	err = c.downloadFromOnce(ctx, f, remote, name, t, comp, a, &resumed)
-	return resumed, err
+// targetTurnIn is a mirror's turn for a target of length bytes: at most
+// half of what is left of the check, so that the next mirror always gets
+// its turn however large the target.
+func targetTurnIn(ctx context.Context, length int64) time.Duration {
+	d := targetTurn(length)
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl)/2)
+	}
+	return d
 }
 
-func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name string, t target, comp string, a *Action, resumed *bool) error {
-	part := name + ".part"
+// openStaged opens a staging file if it is a regular file that only this
+// process's user can have written.
+func (c *Client) openStaged(name string) (*os.File, error) {
+	f, err := atomicfile.OpenRegular(c.root, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := ownedFile(f); err != nil {
+		f.Close()
+		c.root.Remove(name)
+		return nil, fmt.Errorf("verify: staging: %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// ownedFile fails unless f is owned by the effective user, has one link
+// and is not writable by group or others.
+func ownedFile(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return errors.New("no owner information")
+	}
+	if int(st.Uid) != os.Geteuid() || uint64(st.Nlink) != 1 || fi.Mode().Perm()&0o022 != 0 {
+		return errors.New("not a file this updater wrote")
+	}
+	return nil
+}
+
+// A dl is one download of a target from one mirror into its partial file.
+type dl struct {
+	c                  *Client
+	f                  Fetcher
+	remote, name, part string
+	t                  target
+	comp               string
+	a                  *Action
+	resumed            bool
+	out                *os.File // the verified file, open, on success
+}
+
+func (d *dl) run(ctx context.Context) error {
+	c, t, part := d.c, d.t, d.part
 	w, err := atomicfile.OpenFileRegular(c.root, part, os.O_RDWR|os.O_CREATE, 0o600)
+	if err == nil {
+		if oerr := ownedFile(w); oerr != nil {
+			w.Close()
+			err = fmt.Errorf("%w: %v", atomicfile.ErrNotRegular, oerr)
+		}
+	}
 	if errors.Is(err, atomicfile.ErrNotRegular) {
-		// Not a partial download: start over.
+		// Not a partial download of ours: start over.
 		if err = c.root.RemoveAll(part); err == nil {
-			w, err = atomicfile.OpenFileRegular(c.root, part, os.O_RDWR|os.O_CREATE, 0o600)
+			w, err = atomicfile.OpenFileRegular(c.root, part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("verify: staging: %w", err)
 	}
-	defer w.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			w.Close()
+		}
+	}()
 	h := sha256.New()
-	// Resume: hash what an earlier attempt already wrote.
+	// Resume: hash what an earlier attempt from this mirror already wrote.
 	done, err := io.Copy(h, io.LimitReader(w, t.length+1))
 	if err != nil {
 		return fmt.Errorf("verify: staging: %w", err)
 	}
 	var body io.ReadCloser
-	if rf, ok := f.(RangeFetcher); ok && done > 0 && done <= t.length {
+	if rf, ok := d.f.(RangeFetcher); ok && done > 0 && done <= t.length {
 		body, err = trust.GuardedFetch(ctx, trust.StallTimeout, trust.MinProgress, func(ctx context.Context) (io.ReadCloser, error) {
-			return rf.FetchFrom(ctx, remote, done)
+			return rf.FetchFrom(ctx, d.remote, done)
 		})
 		if err != nil {
 			if errors.Is(err, ctx.Err()) {
@@ -113,7 +178,7 @@ func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name s
 			body = nil
 		}
 	}
-	*resumed = body != nil
+	d.resumed = body != nil
 	if body == nil {
 		done = 0
 		h.Reset()
@@ -124,15 +189,15 @@ func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name s
 			return fmt.Errorf("verify: staging: %w", err)
 		}
 		body, err = trust.GuardedFetch(ctx, trust.StallTimeout, trust.MinProgress, func(ctx context.Context) (io.ReadCloser, error) {
-			return f.Fetch(ctx, remote)
+			return d.f.Fetch(ctx, d.remote)
 		})
 		if err != nil {
 			return &fetchError{Err: err}
 		}
 	}
 	defer body.Close()
-	pw := &progressWriter{c: c, comp: comp, a: a, done: done, total: t.length, h: h, w: w}
-	c.emit(Event{Kind: Downloading, Component: comp, Action: a, Done: done, Total: t.length})
+	pw := &progressWriter{c: c, comp: d.comp, a: d.a, done: done, total: t.length, h: h, w: w}
+	c.emit(Event{Kind: Downloading, Component: d.comp, Action: d.a, Done: done, Total: t.length})
 	_, err = io.Copy(pw, io.LimitReader(body, t.length-done+1))
 	done = pw.done
 	if done > t.length {
@@ -146,7 +211,7 @@ func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name s
 		// Keep the partial file: the next attempt resumes it.
 		return &fetchError{Err: fmt.Errorf("verify: download %s: %w after %d of %d bytes", t.path, io.ErrUnexpectedEOF, done, t.length)}
 	}
-	c.emit(Event{Kind: Verifying, Component: comp, Action: a})
+	c.emit(Event{Kind: Verifying, Component: d.comp, Action: d.a})
 	if [sha256.Size]byte(h.Sum(nil)) != t.sha256 {
 		c.root.Remove(part)
 		return securityErr(ErrHash, "%s does not have the signed sha256", t.path)
@@ -154,10 +219,14 @@ func (c *Client) downloadFromOnce(ctx context.Context, f Fetcher, remote, name s
 	if err := w.Sync(); err != nil {
 		return fmt.Errorf("verify: staging: %w", err)
 	}
-	if err := c.root.Rename(part, name); err != nil {
+	if err := c.root.Rename(part, d.name); err != nil {
 		return fmt.Errorf("verify: staging: %w", err)
 	}
-	c.emit(Event{Kind: Downloading, Component: comp, Action: a, Done: done, Total: t.length})
+	if _, err := w.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("verify: staging: %w", err)
+	}
+	c.emit(Event{Kind: Downloading, Component: d.comp, Action: d.a, Done: done, Total: t.length})
+	keep, d.out = true, w
 	return nil
 }
 

@@ -163,6 +163,9 @@ func HTTPFetcher(mirrors []string, client *http.Client) (Fetcher, error) {
 // Fetcher is a [RangeFetcher]; it resumes from a mirror only if that
 // mirror is one.
 func Mirrors(mirrors ...Fetcher) Fetcher {
+	if len(mirrors) == 0 {
+		return noMirrors{}
+	}
 	var flat []Fetcher
 	for _, m := range mirrors {
 		flat = append(flat, mirrorsOf(m)...)
@@ -184,13 +187,40 @@ func newHTTPClient() *http.Client {
 			MaxIdleConnsPerHost:   4,
 			ForceAttemptHTTP2:     true,
 		},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 5 {
-				return errors.New("too many redirects")
-			}
-			return nil
-		},
+		CheckRedirect: checkRedirect,
 	}
+}
+
+// checkRedirect is the redirect policy of HTTPFetcher's own client: at
+// most 5 redirects, to http or https only, never from https down to http,
+// and never to a loopback, private, link-local or unspecified IP address
+// unless the mirror itself is one (a mirror must not make the device send
+// requests into its local network). What is fetched is verified either
+// way; this bounds where the device's requests go.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("too many redirects")
+	}
+	first := via[0].URL
+	switch {
+	case req.URL.Scheme != "http" && req.URL.Scheme != "https":
+		return fmt.Errorf("redirect to scheme %q refused", trunc(req.URL.Scheme))
+	case first.Scheme == "https" && req.URL.Scheme != "https":
+		return errors.New("redirect from https to http refused")
+	case localHost(req.URL.Hostname()) && !localHost(first.Hostname()):
+		return fmt.Errorf("redirect to local address %q refused", trunc(req.URL.Hostname()))
+	}
+	return nil
+}
+
+// localHost reports whether host is "localhost" or a loopback, private,
+// link-local or unspecified IP address.
+func localHost(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified())
 }
 
 type httpMirror struct {
@@ -268,6 +298,13 @@ func (m *httpMirror) FetchFrom(ctx context.Context, p string, offset int64) (io.
 		resp.Body.Close()
 		return nil, &fetchError{Err: fmt.Errorf("verify: fetch %s from %s: HTTP status %d", p, m.host, resp.StatusCode)}
 	}
+}
+
+// noMirrors is Mirrors of nothing: every fetch fails.
+type noMirrors struct{}
+
+func (noMirrors) Fetch(context.Context, string) (io.ReadCloser, error) {
+	return nil, &fetchError{Err: errors.New("verify: no mirrors")}
 }
 
 type mirrorList struct{ ms []Fetcher }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -45,10 +46,12 @@ type view struct {
 	consistent bool
 	comps      map[string]*compView
 	roles      map[string]int64
-	// onlineRotated: the timestamp or snapshot keys changed since the root
-	// the state's version floors were committed under (fast-forward
-	// recovery: those two floors no longer hold).
-	onlineRotated bool
+	// rotated: the roles whose keys changed since the root the state's
+	// version floors were committed under (fast-forward recovery: their
+	// floors no longer hold).
+	rotated map[string]bool
+	// bad holds the components whose listing is malformed, with why.
+	bad map[string]error
 }
 
 // trusted holds the outcome of one verified refresh.
@@ -105,37 +108,50 @@ func loadBin(ctx context.Context, t *trusted, comp string) (string, error) {
 	return role, nil
 }
 
-// buildView decodes the verified targets of every component.
+// buildView decodes the verified targets of every component. A
+// component whose listing is malformed (a description that does not match
+// its path, two spellings of one version) is left out of the view with its
+// error in bad: it blocks only itself.
 func buildView(t *trusted, components []string) (*view, error) {
 	bits, err := binBits(t)
 	if err != nil {
 		return nil, err
 	}
-	v := &view{consistent: t.ConsistentSnapshot(), comps: map[string]*compView{}, roles: t.Versions()}
+	v := &view{consistent: t.ConsistentSnapshot(), comps: map[string]*compView{}, roles: t.Versions(), bad: map[string]error{}}
 	for _, comp := range components {
 		bin, ok := t.Targets(layout.ComponentRole(comp, bits))
 		if !ok {
 			return nil, securityErr(ErrMetadata, "bin of %s not loaded", comp)
 		}
-		cv := &compView{}
-		for p, tf := range bin {
-			if err := addTarget(cv, comp, p, tf, bits); err != nil {
-				return nil, err
-			}
-		}
-		slices.SortFunc(cv.patches, func(a, b patchInfo) int {
-			if c := layout.CompareVersions(a.Baseline, b.Baseline); c != 0 {
-				return c
-			}
-			return a.Level - b.Level
-		})
-		slices.SortFunc(cv.releases, func(a, b releaseInfo) int { return layout.CompareVersions(a.Version, b.Version) })
-		if err := cv.checkSpellings(); err != nil {
-			return nil, securityErr(ErrMetadata, "%s: %v", comp, err)
+		cv, err := componentView(comp, bin, bits)
+		if err != nil {
+			v.bad[comp] = err
+			continue
 		}
 		v.comps[comp] = cv
 	}
 	return v, nil
+}
+
+// componentView decodes comp's targets in its bin.
+func componentView(comp string, bin map[string]*trust.Target, bits int) (*compView, error) {
+	cv := &compView{}
+	for _, p := range slices.Sorted(maps.Keys(bin)) {
+		if err := addTarget(cv, comp, p, bin[p], bits); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(cv.patches, func(a, b patchInfo) int {
+		if c := layout.CompareVersions(a.Baseline, b.Baseline); c != 0 {
+			return c
+		}
+		return a.Level - b.Level
+	})
+	slices.SortFunc(cv.releases, func(a, b releaseInfo) int { return layout.CompareVersions(a.Version, b.Version) })
+	if err := cv.checkSpellings(); err != nil {
+		return nil, securityErr(ErrMetadata, "%s: %v", comp, err)
+	}
+	return cv, nil
 }
 
 // checkSpellings refuses a component whose versions are not spelled one
@@ -202,4 +218,17 @@ func newestRoot(root *os.Root, dir string, embedded []byte) ([]byte, error) {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	return b, nil
+}
+
+// floorReset reports whether the version floor of role no longer holds:
+// timestamp and snapshot when the keys of either rotated (as TUF 5.3.11
+// says), targets and every bin when the targets keys rotated.
+func (v *view) floorReset(role string) bool {
+	switch role {
+	case "root":
+		return false
+	case "timestamp", "snapshot":
+		return v.rotated["timestamp"] || v.rotated["snapshot"]
+	}
+	return v.rotated["targets"]
 }

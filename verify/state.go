@@ -139,6 +139,36 @@ func (s *state) clone() *state {
 	return &c
 }
 
+// maxWithdrawals bounds the withdrawals the state keeps per component, so
+// that a hostile or runaway listing cannot grow the state file without end.
+const maxWithdrawals = 1024
+
+// countWithdrawn returns the withdrawals kept for component.
+func (s *state) countWithdrawn(component string) int {
+	n := 0
+	for _, w := range s.Withdrawn {
+		if w.Component == component {
+			n++
+		}
+	}
+	return n
+}
+
+// current reports whether baseline is component's installed baseline or a
+// later one: a withdrawal on an older baseline can no longer matter.
+func (s *state) current(component, baseline string) bool {
+	cs := s.Components[component]
+	return cs == nil || layout.CompareVersions(baseline, cs.Baseline) >= 0
+}
+
+// pruneWithdrawn forgets the withdrawals on baselines older than each
+// component's installed one.
+func (s *state) pruneWithdrawn() {
+	s.Withdrawn = slices.DeleteFunc(s.Withdrawn, func(w withdrawal) bool {
+		return !s.current(w.Component, w.Baseline)
+	})
+}
+
 func (s *state) withdrawn(component, baseline string, level int) bool {
 	return slices.ContainsFunc(s.Withdrawn, func(w withdrawal) bool {
 		return w.Component == component && w.Baseline == baseline && w.Level == level

@@ -336,7 +336,7 @@ var attacks = []attack{
 			f.forgeTargetEntry(bin(comp), tpath, f.other, tuf.Release{Component: other, Version: "v26.4.0", Artifact: artifactOf(f.other)})
 		},
 		want:  sec(verify.ErrMetadata),
-		state: stateBytes,
+		state: stateFloors,
 	},
 	{
 		name:    "Slow retrieval (the caller gives up)",
@@ -495,7 +495,7 @@ var attacks = []attack{
 			f.forgeTargets(bin(comp), func(tt *metadata.TargetsType) { tt.Targets[tpath] = tf }, f.realTargetsKeys()...)
 		},
 		want:  sec(verify.ErrMetadata),
-		state: stateBytes,
+		state: stateFloors,
 	},
 	{
 		name:    "Path traversal in a component name",
@@ -516,7 +516,7 @@ var attacks = []attack{
 			require.True(t, errors.Is(err, os.ErrNotExist) || err == nil)
 		},
 		want:  sec(verify.ErrMetadata),
-		state: stateBytes,
+		state: stateFloors,
 	},
 	{
 		name:    "Symlink planted in the install directory",

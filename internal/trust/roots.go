@@ -141,39 +141,41 @@ func (c *chain) finish() error {
 	return writeLocal(c.store, c.dir, rootFile, c.newest)
 }
 
-// OnlineKeysRotatedSince reports whether the keys or threshold of the
-// timestamp or snapshot role differ between root version v (the anchor or
-// a stored link) and the trusted root: the case of the specification's
-// fast-forward recovery (5.3.11), where the version floors of timestamp and
-// snapshot no longer hold. It is false when root v is not at hand.
-func (r *Repo) OnlineKeysRotatedSince(v int64) bool {
+// KeysRotatedSince returns the top-level roles among timestamp, snapshot
+// and targets whose keys or threshold differ between root version v (the
+// anchor or a stored link) and the trusted root: the specification's
+// fast-forward recovery (5.3.11) for the first two, and its analogue for
+// targets and the roles it delegates to. It is empty when root v is not
+// at hand.
+func (r *Repo) KeysRotatedSince(v int64) map[string]bool {
+	out := map[string]bool{}
 	if v == r.tm.Root.Signed.Version {
-		return false
+		return out
 	}
 	var b []byte
-	var err error
 	if r.cfg.Anchor != nil {
-		if m, perr := metadata.Root().FromBytes(r.cfg.Anchor); perr == nil && m.Signed.Version == v {
+		if m, err := metadata.Root().FromBytes(r.cfg.Anchor); err == nil && m.Signed.Version == v {
 			b = r.cfg.Anchor
 		}
 	}
 	if b == nil {
 		c := &chain{store: r.cfg.Store, dir: r.cfg.Dir}
+		var err error
 		if b, err = readRegular(r.cfg.Store, c.linkName(v), MaxRootSize); err != nil {
-			return false
+			return out
 		}
 	}
 	old, err := metadata.Root().FromBytes(b)
 	if err != nil {
-		return false
+		return out
 	}
-	for _, role := range []string{Timestamp, Snapshot} {
+	for _, role := range []string{Timestamp, Snapshot, Targets} {
 		o, n := old.Signed.Roles[role], r.tm.Root.Signed.Roles[role]
 		if o == nil || n == nil || o.Threshold != n.Threshold || !sameSet(o.KeyIDs, n.KeyIDs) {
-			return true
+			out[role] = true
 		}
 	}
-	return false
+	return out
 }
 
 func sameSet(a, b []string) bool {
