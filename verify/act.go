@@ -376,7 +376,7 @@ func (s *session) reconcile(ctx context.Context, comp string) error {
 	}
 	// Neither: an artifact nothing verified is in service. Put the old
 	// one back from what is kept, and report it.
-	serr := securityErr(ErrState, "%s: installed artifact %s is neither %s nor %s", comp, got, from, to)
+	serr := securityErr(ErrUnknownArtifact, "%s: %s is neither %s nor %s", comp, got, from, to)
 	s.c.fail(comp, serr)
 	var f *os.File
 	cleanup := func() {}

@@ -99,7 +99,7 @@
 // Every failed security check returns an error wrapping [ErrSecurity] and
 // a specific error ([ErrRollback], [ErrExpired], [ErrSignature],
 // [ErrHash], [ErrLength], [ErrWithdrawn], [ErrBaseMismatch],
-// [ErrMetadata], [ErrState]). Network and disk errors never wrap
+// [ErrMetadata], [ErrState], [ErrUnknownArtifact]). Network and disk errors never wrap
 // ErrSecurity and can be retried. A component whose listing contradicts
 // the state (a patch it saw withdrawn listed as live, [ErrWithdrawn]) gets
 // no action and a [Failed] event; the other components are updated, and

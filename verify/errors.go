@@ -40,9 +40,12 @@ var (
 	ErrMetadata = errors.New("verify: invalid repository metadata")
 	// ErrState means the device's state file is truncated or corrupt (its
 	// checksum is not a MAC: it does not stop a local writer who recomputes
-	// it), or that the installed artifact is one the state cannot account
-	// for. The client fails closed: it never resets its floors by itself.
+	// it). The client fails closed: it never resets its floors by itself.
 	ErrState = errors.New("verify: state file corrupt")
+	// ErrUnknownArtifact means the artifact in service is neither the one
+	// the state records nor the one an interrupted install was writing:
+	// something else replaced it. The Client puts back what it can.
+	ErrUnknownArtifact = errors.New("verify: installed artifact unknown")
 )
 
 // Errors that are not security failures.
@@ -51,6 +54,10 @@ var (
 	// DirInstaller, the install directory) until the context was done; the
 	// wrapped error names the directory.
 	ErrBusy = errors.New("verify: directory in use by another process")
+	// ErrConflict means the state file changed under the Client (written
+	// by a process that does not take the directory's lock): nothing was
+	// written; retry.
+	ErrConflict = errors.New("verify: state changed by another writer")
 	// ErrHealthCheck means an installed artifact failed the health check and
 	// was reverted.
 	ErrHealthCheck = errors.New("verify: health check failed")

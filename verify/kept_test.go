@@ -119,7 +119,7 @@ func TestCompensatingRevertFailure(t *testing.T) {
 	st, err := c.Status(comp)
 	require.NoError(t, err)
 	assert.Equal(t, artifact(b), st.Installed)
-	assert.True(t, hasEventErr(events, Reverted, ErrState), "no event reports the unknown artifact: %v", events)
+	assert.True(t, hasEventErr(events, Reverted, ErrUnknownArtifact), "no event reports the unknown artifact: %v", events)
 }
 
 // TestRecoveryFindsUnknownArtifact stops the device during a health check
@@ -147,8 +147,8 @@ func TestRecoveryFindsUnknownArtifact(t *testing.T) {
 	require.Len(t, done, 1)
 	assert.Equal(t, ApplyPatch, done[0].Kind)
 	assert.True(t, bytes.Equal(b, d.installed()), "not on the verified artifact")
-	assert.True(t, hasEventErr(events, Failed, ErrState), "no event reports the unknown artifact: %v", events)
-	assert.True(t, hasEventErr(events, Reverted, ErrState), "no event reports the unknown artifact: %v", events)
+	assert.True(t, hasEventErr(events, Failed, ErrUnknownArtifact), "no event reports the unknown artifact: %v", events)
+	assert.True(t, hasEventErr(events, Reverted, ErrUnknownArtifact), "no event reports the unknown artifact: %v", events)
 }
 
 func hasEventErr(events []Event, kind EventKind, target error) bool {

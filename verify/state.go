@@ -266,7 +266,7 @@ func (st *store) save(s *state) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if st.seq != 0 {
-			return fmt.Errorf("%w: state file removed concurrently", ErrBusy)
+			return fmt.Errorf("%w: state file removed", ErrConflict)
 		}
 	case err != nil:
 		return err
@@ -276,7 +276,7 @@ func (st *store) save(s *state) error {
 			return err
 		}
 		if seq != st.seq {
-			return fmt.Errorf("%w: state changed concurrently (version %d, expected %d)", ErrBusy, seq, st.seq)
+			return fmt.Errorf("%w (version %d, expected %d)", ErrConflict, seq, st.seq)
 		}
 	}
 	body, err := json.Marshal(s)
