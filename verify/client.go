@@ -546,7 +546,7 @@ func (s *session) update(ctx context.Context, only string, force bool) (_ []Acti
 			a := &actions[0]
 			c.emit(Event{Kind: Available, Component: name, Action: a})
 			if err := s.perform(ctx, a, false); err != nil {
-				errs = append(errs, err)
+				errs = append(errs, forComponent(err, name))
 				break
 			}
 			done = append(done, *a)
@@ -672,7 +672,7 @@ func (s *session) accept(v *view, now time.Time) error {
 			blocked = &blockedComponents{}
 		}
 		blocked.comps = append(blocked.comps, comp)
-		blocked.errs = append(blocked.errs, err)
+		blocked.errs = append(blocked.errs, forComponent(err, comp))
 	}
 	for _, comp := range slices.Sorted(maps.Keys(v.bad)) {
 		block(comp, v.bad[comp])

@@ -78,3 +78,20 @@ func TestTruncKeepsCharacters(t *testing.T) {
 	}
 	assert.Equal(t, "short", trunc("short"))
 }
+
+// TestSecurityErrorFields: a fleet alert reads the component and role of a
+// failed check from the error, without parsing its text.
+func TestSecurityErrorFields(t *testing.T) {
+	t.Parallel()
+	err := translate(&trust.Error{Kind: trust.Signature, Role: "bins-3", Msg: "not enough signatures"})
+	var se *SecurityError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "bins-3", se.Role)
+	assert.Equal(t, ErrSignature, se.Kind)
+	err = fmt.Errorf("verify: update: %w", forComponent(securityErr(ErrWithdrawn, "level 1 listed live"), "webkit"))
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "webkit", se.Component)
+	assert.ErrorIs(t, err, ErrSecurity)
+	assert.ErrorIs(t, err, ErrWithdrawn)
+	assert.Equal(t, "verify: update: verify: withdrawn patch listed as live: level 1 listed live", err.Error())
+}

@@ -80,19 +80,34 @@ var (
 
 // securityErr returns an error wrapping ErrSecurity and kind.
 func securityErr(kind error, format string, args ...any) error {
-	return &secError{kind: kind, msg: fmt.Sprintf(format, args...)}
+	return &SecurityError{Kind: kind, Detail: fmt.Sprintf(format, args...)}
 }
 
-// A secError is a failed security check: it matches ErrSecurity and its
-// kind, and reads "verify: <kind>: <detail>", each prefix once.
-type secError struct {
-	kind error
-	msg  string
+// A SecurityError is a failed security check, for fleet alerts to read
+// without parsing text: errors.As(err, &se) finds it in any error the
+// Client returns. It matches ErrSecurity and its Kind, and reads
+// "verify: <kind>: <detail>", each prefix once.
+type SecurityError struct {
+	Kind      error  // ErrRollback, ErrExpired, ErrSignature, …
+	Component string // the component whose listing or install failed, if one did
+	Role      string // the metadata role that failed verification, if one did
+	Detail    string
 }
 
-func (e *secError) Error() string        { return e.kind.Error() + ": " + e.msg }
-func (e *secError) Unwrap() error        { return e.kind }
-func (e *secError) Is(target error) bool { return target == ErrSecurity }
+func (e *SecurityError) Error() string        { return e.Kind.Error() + ": " + e.Detail }
+func (e *SecurityError) Unwrap() error        { return e.Kind }
+func (e *SecurityError) Is(target error) bool { return target == ErrSecurity }
+
+// forComponent returns err with its SecurityError, if any, naming comp.
+func forComponent(err error, comp string) error {
+	var se *SecurityError
+	if errors.As(err, &se) && se.Component == "" {
+		c := *se
+		c.Component = comp
+		return &c
+	}
+	return err
+}
 
 // wrapped adds context to an error without repeating the package prefix,
 // or a context the error already starts with.
@@ -152,7 +167,7 @@ func translate(err error) error {
 	case trust.Hash:
 		kind = ErrHash
 	}
-	return securityErr(kind, "%s", te.Error())
+	return &SecurityError{Kind: kind, Role: te.Role, Detail: te.Error()}
 }
 
 // trunc shortens untrusted text for a message to at most 80 bytes, cut at
