@@ -88,22 +88,22 @@ func binBits(t *trusted) (int, error) {
 	return bits, nil
 }
 
-// loadBin loads and verifies the bin of component and returns its role name.
+// loadBin loads and verifies the bin of component and returns its role
+// name. The bin is the one the succinct delegation names for the
+// component; it must delegate nothing further and list nothing at the
+// component's probe path.
 func loadBin(ctx context.Context, t *trusted, comp string) (string, error) {
 	bits, err := binBits(t)
 	if err != nil {
 		return "", err
 	}
 	role := layout.ComponentRole(comp, bits)
-	_, err = t.Find(ctx, layout.ProbePath(comp))
-	if err == nil {
-		return "", securityErr(ErrMetadata, "probe path of %s is listed as a target", comp)
-	}
-	if !errors.Is(err, trust.ErrTargetNotFound) {
+	targets, err := t.LoadLeaf(ctx, role)
+	if err != nil {
 		return "", translate(err)
 	}
-	if _, ok := t.Targets(role); !ok {
-		return "", securityErr(ErrMetadata, "bin of %s is not delegated its probe path", comp)
+	if _, ok := targets[layout.ProbePath(comp)]; ok {
+		return "", securityErr(ErrMetadata, "probe path of %s is listed as a target", comp)
 	}
 	return role, nil
 }

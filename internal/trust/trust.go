@@ -359,6 +359,23 @@ func targetOf(path string, tf *metadata.TargetFiles) *Target {
 	return t
 }
 
+// LoadLeaf loads role, delegated by the top-level targets role, and fails
+// unless it is a leaf: a role that delegates nothing further. Devices with
+// a fixed layout (patchtrust's succinct hashed bins) load their roles with
+// it instead of walking delegations, so a signed role cannot make a check
+// visit more roles than the layout has.
+func (r *Repo) LoadLeaf(ctx context.Context, role string) (map[string]*Target, error) {
+	md, err := r.loadTargets(ctx, role, Targets)
+	if err != nil {
+		return nil, err
+	}
+	if d := md.Signed.Delegations; d != nil && (len(d.Roles) > 0 || d.SuccinctRoles != nil || len(d.Keys) > 0) {
+		return nil, invalid(role, "%s delegates further", trunc(role))
+	}
+	t, _ := r.Targets(role)
+	return t, nil
+}
+
 // Targets returns the targets of a role loaded in this cycle, by path.
 func (r *Repo) Targets(role string) (map[string]*Target, bool) {
 	md, ok := r.tm.Targets[role]
