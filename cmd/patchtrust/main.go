@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // A command is one subcommand of the CLI.
@@ -263,9 +265,10 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "JSON object on stdout, errors as {\"error\": {\"code\": …, \"message\": …}} on stderr.\n\n%s\n", exitText)
 }
 
+// isTerminal reports whether f is an interactive terminal that can rewrite
+// a line (not /dev/null, a pipe or a file, and TERM is not "dumb").
 func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+	return term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
 }
 
 // stringList is a repeatable or comma-separated flag value.
