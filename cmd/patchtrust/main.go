@@ -36,6 +36,12 @@ type command struct {
 	run func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 }
 
+// synopsis returns the command's usage line, such as
+// "patchtrust diff [flags] OLD NEW PATCH".
+func (c *command) synopsis() string {
+	return strings.TrimSpace("patchtrust " + c.name + " [flags] " + c.args)
+}
+
 // env is what a command may touch of the outside world.
 type env struct {
 	stdout, stderr io.Writer
@@ -169,7 +175,7 @@ func fail(e *env, c *command, fs *flag.FlagSet, err error, asJSON bool) int {
 	fmt.Fprintf(e.stderr, "patchtrust %s: %v\n", c.name, err)
 	if status == exitUsage {
 		// Say what is wrong, then how to call the command.
-		fmt.Fprintf(e.stderr, "usage: patchtrust %s [flags] %s\n\n%s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(e.stderr, "usage: %s\n\n%s\n", c.synopsis(), c.summary)
 		fmt.Fprintf(e.stderr, "\nflags:\n")
 		fs.SetOutput(e.stderr)
 		fs.PrintDefaults()
@@ -209,7 +215,7 @@ func wantsJSON(args []string) bool {
 // printHelp prints a command's usage line, description, flags, JSON output
 // and example.
 func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: patchtrust %s [flags] %s\n\n%s\n\nflags:\n", c.name, c.args, strings.TrimSpace(c.description))
+	fmt.Fprintf(w, "usage: %s\n\n%s\n\nflags:\n", c.synopsis(), strings.TrimSpace(c.description))
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	if c.output != "" {

@@ -166,7 +166,7 @@ func TestHelpEveryCommand(t *testing.T) {
 				}
 				out := stdout.String()
 				for _, want := range []string{
-					"usage: patchtrust " + name + " [flags] " + c.args + "\n\n",
+					"usage: " + c.synopsis() + "\n\n",
 					strings.TrimSpace(c.description)[:20],
 					"\nflags:\n  -", "\n  -json\n",
 					"\nwith --json, stdout is one JSON object:\n  {",
