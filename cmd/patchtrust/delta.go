@@ -114,7 +114,7 @@ func runDiff(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 		if n := read.Load(); n < inputs {
 			return "reading", n, inputs
 		}
-		return "diffing, patch", cw.n.Load(), 0
+		return "diffing " + formatBytes(inputs) + ", patch", cw.n.Load(), 0
 	})
 	h, err := delta.Diff(cw, countingFile{oldF, &read}, countingFile{newF, &read})
 	stop()

@@ -51,7 +51,8 @@ func startProgress(e *env, sample sampler) (stop func()) {
 
 // progressLine formats one progress line: what, the bytes done (of total,
 // with a percentage, when known), the mean rate since the start, and the
-// time left at that rate or, with no total, the time elapsed. For example
+// time left at that rate or, with no total, the time elapsed (and no rate
+// before the first byte). For example
 //
 //	applying  12.0 MiB / 48.0 MiB  25%  4.0 MiB/s  ETA 9s
 //	uploading  3.5 KiB  1.2 KiB/s  3.0s
@@ -64,7 +65,9 @@ func progressLine(what string, done, total int64, elapsed time.Duration) string 
 	if secs := elapsed.Seconds(); secs > 0 {
 		rate = float64(done) / secs
 	}
-	s += "  " + formatBytes(int64(rate)) + "/s"
+	if done > 0 || total > 0 {
+		s += "  " + formatBytes(int64(rate)) + "/s"
+	}
 	switch {
 	case total <= 0:
 		s += "  " + elapsed.Round(100*time.Millisecond).String()

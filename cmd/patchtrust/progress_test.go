@@ -26,6 +26,7 @@ func TestProgressLine(t *testing.T) {
 		{"reading", 1536, 3 << 30, time.Second, "reading  1.5 KiB / 3.0 GiB  0%  1.5 KiB/s  ETA 582h32m31s"},
 		{"uploading file 3,", 3584, 0, 3 * time.Second, "uploading file 3,  3.5 KiB  1.2 KiB/s  3s"},
 		{"diffing, patch", 100, 0, 1234 * time.Millisecond, "diffing, patch  100 B  81 B/s  1.2s"},
+		{"diffing 114.4 MiB, patch", 0, 0, 3 * time.Second, "diffing 114.4 MiB, patch  0 B  3s"},
 	} {
 		assert.Equal(t, tt.want, progressLine(tt.what, tt.done, tt.total, tt.elapsed))
 	}
