@@ -45,7 +45,7 @@ func loadSigner(ctx context.Context, ref string) (*tuf.Signer, error) {
 		}
 	}
 	if i := strings.Index(ref, "://"); i > 0 && !strings.ContainsAny(ref[:i], `/\.`) {
-		return nil, fmt.Errorf("key %q: unsupported key URI scheme %q", ref, ref[:i])
+		return nil, withCode("key", fmt.Errorf("key %q: unsupported key URI scheme %q", ref, ref[:i]))
 	}
 	data, err := readSmallFile(ref, maxKeyFile)
 	if err != nil {
@@ -53,14 +53,14 @@ func loadSigner(ctx context.Context, ref string) (*tuf.Signer, error) {
 	}
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, fmt.Errorf("key %s: not a PEM file", ref)
+		return nil, withCode("key", fmt.Errorf("key %s: not a PEM file", ref))
 	}
 	if block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("key %s: PEM block %q, want an unencrypted PKCS #8 \"PRIVATE KEY\"", ref, block.Type)
+		return nil, withCode("key", fmt.Errorf("key %s: PEM block %q, want an unencrypted PKCS #8 \"PRIVATE KEY\"", ref, block.Type))
 	}
 	priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("key %s: not a valid PKCS #8 private key", ref)
+		return nil, withCode("key", fmt.Errorf("key %s: not a valid PKCS #8 private key", ref))
 	}
 	var s signature.Signer
 	switch k := priv.(type) {
@@ -75,7 +75,7 @@ func loadSigner(ctx context.Context, ref string) (*tuf.Signer, error) {
 	case *rsa.PrivateKey:
 		s, err = signature.LoadRSAPSSSigner(k, crypto.SHA256, nil)
 	default:
-		return nil, fmt.Errorf("key %s: unsupported private key type %T", ref, priv)
+		return nil, withCode("key", fmt.Errorf("key %s: unsupported private key type %T", ref, priv))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", ref, err)
@@ -94,7 +94,7 @@ func loadPublicKey(p string) (*tuf.PublicKey, error) {
 		return nil, err
 	}
 	if block, _ := pem.Decode(data); block != nil && strings.Contains(block.Type, "PRIVATE") {
-		return nil, fmt.Errorf("%s is a private key; give the public key (%s.pub)", p, p)
+		return nil, withCode("key", fmt.Errorf("%s is a private key; give the public key (%s.pub)", p, p))
 	}
 	k, err := tuf.ParsePublicKey(data)
 	if err != nil {

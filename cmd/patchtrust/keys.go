@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -26,6 +27,13 @@ func init() {
 		name:    "keygen",
 		args:    "KEY",
 		summary: "generate a signing key: private key KEY (PEM, mode 0600) and public key KEY.pub",
+		description: `Keygen generates a signing key and writes the private key to KEY (PKCS #8
+PEM, mode 0600) and the public key to KEY.pub (PKIX PEM), and prints the
+key's TUF signature scheme and key ID. It never overwrites an existing
+file. Give KEY.pub to init or rotate-root, and KEY to sign and timestamp;
+keep KEY offline unless it is the online timestamp key.`,
+		output:  `{"scheme": "ed25519"|"ecdsa-sha2-nistp256"|…, "key_id": HEX, "private_key": KEY, "public_key": KEY.pub}`,
+		example: `patchtrust keygen --type ecdsa-p256 targets.key`,
 		run:     runKeygen,
 	})
 }
@@ -48,7 +56,7 @@ func runKeygen(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	case "rsa":
 		priv, err = rsa.GenerateKey(rand.Reader, 3072)
 	default:
-		return fmt.Errorf("unknown key type %q: want ed25519, ecdsa-p256, ecdsa-p384 or rsa", *typ)
+		return fmt.Errorf("%w: unknown key type %q: want ed25519, ecdsa-p256, ecdsa-p384 or rsa", errUsage, *typ)
 	}
 	if err != nil {
 		return fmt.Errorf("generate key: %w", err)
@@ -68,7 +76,7 @@ func runKeygen(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	}
 	for _, p := range []string{out, out + ".pub"} {
 		if _, err := os.Lstat(p); err == nil {
-			return fmt.Errorf("%s already exists; not overwriting a key", p)
+			return withCode("exists", fmt.Errorf("%s already exists; not overwriting a key", p))
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
@@ -83,6 +91,12 @@ func runKeygen(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		os.Remove(out)
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s %s\n", pk.Scheme(), pk.ID())
-	return nil
+	return e.report(struct {
+		Scheme     string `json:"scheme"`
+		KeyID      string `json:"key_id"`
+		PrivateKey string `json:"private_key"`
+		PublicKey  string `json:"public_key"`
+	}{pk.Scheme(), pk.ID(), out, out + ".pub"}, func(w io.Writer) {
+		fmt.Fprintf(w, "%s %s\n", pk.Scheme(), pk.ID())
+	})
 }
