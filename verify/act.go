@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -121,7 +122,7 @@ func (s *session) checkFloor(cs *compState, a *Action) error {
 			return securityErr(ErrRollback, "%s release %s is not above the installed release %s", a.Component, a.Baseline, cs.Baseline)
 		}
 	case ApplyPatch:
-		if a.Baseline != cs.Baseline {
+		if !sameVersion(a.Baseline, cs.Baseline) {
 			return securityErr(ErrRollback, "%s patch for release %s, the device is on %s", a.Component, a.Baseline, cs.Baseline)
 		}
 		for l := a.Level + 1; l <= cs.Floor; l++ {
@@ -130,7 +131,7 @@ func (s *session) checkFloor(cs *compState, a *Action) error {
 			}
 		}
 	case RevertPatch:
-		if a.Baseline != cs.Baseline || a.Level >= cs.Level {
+		if !sameVersion(a.Baseline, cs.Baseline) || a.Level >= cs.Level {
 			return securityErr(ErrRollback, "%s revert to level %d from level %d", a.Component, a.Level, cs.Level)
 		}
 	default:
@@ -399,8 +400,10 @@ func (s *session) reconcile(ctx context.Context, comp string) error {
 	return nil
 }
 
-// cleanStaging removes verified downloads that are no longer needed.
-// Partial downloads stay, to be resumed.
+// cleanStaging removes verified downloads that are no longer needed, and
+// partial downloads of targets the last verified metadata no longer lists
+// (a hostile mirror's garbage included). Partial downloads of listed
+// targets stay, to be resumed.
 func (s *session) cleanStaging() {
 	d, err := s.c.root.Open(stagingDir)
 	if err != nil {
@@ -408,8 +411,20 @@ func (s *session) cleanStaging() {
 	}
 	names, _ := d.Readdirnames(-1)
 	d.Close()
+	listed := map[string]bool{}
+	if v := s.c.view; v != nil {
+		for _, cv := range v.comps {
+			for _, p := range cv.patches {
+				listed[hex.EncodeToString(p.sha256[:])] = true
+			}
+			for _, r := range cv.releases {
+				listed[hex.EncodeToString(r.sha256[:])] = true
+			}
+		}
+	}
 	for _, n := range names {
-		if !strings.HasSuffix(n, ".part") {
+		sum, _, _ := strings.Cut(n, ".")
+		if !strings.HasSuffix(n, ".part") || !listed[sum] {
 			s.c.root.Remove(stagingDir + "/" + n)
 		}
 	}

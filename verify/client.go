@@ -681,7 +681,10 @@ func (s *session) accept(v *view, now time.Time) error {
 		cv := v.comps[comp]
 		var bad error
 		for _, p := range cv.patches {
-			if bad == nil && st.withdrawn(comp, p.Baseline, p.Level) && p.Withdrawn == "" {
+			// The very patch withdrawn (same result) listed live again. A
+			// new patch at a withdrawn level is not installed (the level
+			// stays withdrawn) but does not block the component.
+			if bad == nil && p.Withdrawn == "" && st.withdrawnAs(comp, p.Baseline, p.Level, art(p.Result)) {
 				bad = securityErr(ErrWithdrawn, "%s patch %s level %d was withdrawn but is listed as live", comp, p.Baseline, p.Level)
 			}
 		}

@@ -71,6 +71,12 @@ func (c *Client) download(ctx context.Context, v *view, t target, comp string, a
 		err = withCause(mctx, err)
 		cancel()
 		if err == nil {
+			// The other mirrors' partial files of this target are done with.
+			for _, o := range mirrors {
+				if o.index != m.index {
+					c.root.Remove(fmt.Sprintf("%s.%d.part", name, o.index))
+				}
+			}
 			return d.out, nil
 		}
 		errs = append(errs, err)

@@ -67,7 +67,7 @@ func planComponent(st *state, v *view, comp string, force bool) []Action {
 	var best, bestAuto *patchInfo
 	for i := range cv.patches {
 		p := &cv.patches[i]
-		if p.Baseline != cs.Baseline {
+		if !sameVersion(p.Baseline, cs.Baseline) {
 			continue
 		}
 		if p.Level == cs.Level && p.Result == from {
@@ -121,7 +121,7 @@ func planComponent(st *state, v *view, comp string, force bool) []Action {
 	for i := range cv.patches {
 		p := &cv.patches[i]
 		// Never back to a level the user removed.
-		if p.Baseline == cs.Baseline && p.Level < cs.Level && p.Level > cs.Removed && chosen[p] {
+		if sameVersion(p.Baseline, cs.Baseline) && p.Level < cs.Level && p.Level > cs.Removed && chosen[p] {
 			down = p
 		}
 	}

@@ -171,9 +171,22 @@ func (s *state) pruneWithdrawn() {
 
 func (s *state) withdrawn(component, baseline string, level int) bool {
 	return slices.ContainsFunc(s.Withdrawn, func(w withdrawal) bool {
-		return w.Component == component && w.Baseline == baseline && w.Level == level
+		return w.Component == component && sameVersion(w.Baseline, baseline) && w.Level == level
 	})
 }
+
+// withdrawnAs reports whether the withdrawal of level of component on
+// baseline was of a patch with result r.
+func (s *state) withdrawnAs(component, baseline string, level int, r art) bool {
+	return slices.ContainsFunc(s.Withdrawn, func(w withdrawal) bool {
+		return w.Component == component && sameVersion(w.Baseline, baseline) && w.Level == level && w.Result == r
+	})
+}
+
+// sameVersion reports whether a and b are one version, however spelt
+// ("26.3" and "v26.3.0"); a repository never lists two spellings of one
+// version of a component.
+func sameVersion(a, b string) bool { return layout.CompareVersions(a, b) == 0 }
 
 func (c *compState) bad(level int, result patchmeta.Artifact) bool {
 	return slices.ContainsFunc(c.Bad, func(b badPatch) bool { return b.Level == level && b.Result == art(result) })
@@ -285,6 +298,10 @@ func (st *store) save(s *state) error {
 	}
 	sum := sha256.Sum256(body)
 	out, err := json.Marshal(envelope{Type: stateType, Seq: st.seq + 1, SHA256: hex.EncodeToString(sum[:]), State: body})
+	if err == nil && len(out) > maxState {
+		// Never write a state that could not be read back.
+		return fmt.Errorf("verify: state of %d bytes is over the limit of %d: not written", len(out), maxState)
+	}
 	if err != nil {
 		return fmt.Errorf("verify: encode state: %w", err)
 	}

@@ -28,9 +28,9 @@ const (
 	rootFile   = "root.json"
 )
 
-// ErrStoredRoot means a stored root of the chain does not parse or is not
-// signed as the root after its predecessor must be: the directory was
-// tampered with or corrupted. Callers fail closed.
+// ErrStoredRoot means the anchor of a directory without an embedded root
+// (roots/anchor.json) does not parse: callers fail closed. A stored link
+// that does not verify is not an error: it ends the chain.
 var ErrStoredRoot = errors.New("stored root chain is corrupt")
 
 type chain struct {
@@ -38,6 +38,7 @@ type chain struct {
 	dir    string
 	newest []byte
 	copied int64 // the version of a link read from root.json, not yet in roots/
+	broken int64 // the first link that did not verify, if any
 }
 
 // Init makes dir inside store a metadata directory anchored at root,
@@ -76,7 +77,7 @@ func loadChain(store *os.Root, dir string, anchor []byte) (*chain, error) {
 	}
 	tm, err := trustedmetadata.New(anchor)
 	if err != nil {
-		return nil, fmt.Errorf("anchor root: %w", err)
+		return nil, fmt.Errorf("%w: anchor: %v", ErrStoredRoot, err)
 	}
 	c := &chain{store: store, dir: dir, newest: anchor}
 	for {
@@ -96,11 +97,17 @@ func loadChain(store *os.Root, dir string, anchor []byte) (*chain, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return c, nil
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: version %d: %v", ErrStoredRoot, v, err)
+		if err == nil {
+			_, err = tm.UpdateRoot(b)
 		}
-		if _, err := tm.UpdateRoot(b); err != nil {
-			return nil, fmt.Errorf("%w: version %d: %v", ErrStoredRoot, v, err)
+		if err != nil {
+			// A link that is unreadable or does not verify (corrupted, or
+			// planted by a local writer) ends the chain: it and every link
+			// after it are dropped when the chain next grows, and the
+			// roots are fetched again from the mirror. Nothing past it is
+			// trusted, and the device is not stopped.
+			c.broken = v
+			return c, nil
 		}
 		c.newest = b
 	}
@@ -124,8 +131,12 @@ func (c *chain) linkName(v int64) string {
 	return c.dir + "/" + rootsDir + "/" + strconv.FormatInt(v, 10) + ".root.json"
 }
 
-// add stores root version v, which verified as the next link, durably.
+// add stores root version v, which verified as the next link, durably,
+// in place of a broken link of that version.
 func (c *chain) add(v int64, data []byte) error {
+	if c.broken != 0 && v >= c.broken {
+		c.store.RemoveAll(c.linkName(v))
+	}
 	if err := c.store.MkdirAll(c.dir+"/"+rootsDir, 0o755); err != nil {
 		return fmt.Errorf("store root: %w", err)
 	}

@@ -18,7 +18,9 @@
 //     the end of an unbroken chain from the anchor (the embedded root):
 //     every link must be signed by a threshold of the previous root's
 //     keys and of its own. A stored root.json beyond the chain (an older
-//     state directory, or a planted file) is ignored, never trusted.
+//     state directory, or a planted file) is ignored, never trusted, and a
+//     link that does not verify (corrupted or planted) ends the chain: the
+//     roots after it are fetched again, and the device is not stopped.
 //   - A missing next root is "not found" (the end of the chain) when the
 //     mirror answers 404 or 403: object stores without list permission,
 //     and CDNs in front of private buckets, answer 403 for a missing key.
