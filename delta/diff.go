@@ -111,13 +111,46 @@ func diffBytes(dst io.Writer, old, nw []byte, limit int) (*Header, error) {
 	// built, the inputs before the compressor's tables are allocated.
 	idx = nil
 	debug.FreeOSMemory()
-	blocks := buildBlocks(old, nw, joinHalves(ctls[0], ctls[1]), limit)
-	old, nw, ctls = nil, nil, [2][]ctl{}
+	all := joinHalves(ctls[0], ctls[1])
+	ctls = [2][]ctl{}
+	base, xmap := project(old, nw, all)
+	blocks := buildBlocks(base, nw, all, limit)
+	old, nw, base, all = nil, nil, nil, nil
 	debug.FreeOSMemory()
-	if err := encode(dst, h, blocks); err != nil {
+	if err := encode(dst, h, xmap, blocks); err != nil {
 		return nil, err
 	}
 	return h, nil
+}
+
+// project returns the bytes the instructions should apply to and the
+// encoded address map: when base and result are executables of one machine
+// that the references transform knows, the base with its references
+// projected through the map fitted to the alignment ctls; otherwise the
+// base itself and nil.
+func project(old, nw []byte, ctls []ctl) ([]byte, []byte) {
+	imo := parseImage(bytes.NewReader(old), int64(len(old)))
+	imn := parseImage(bytes.NewReader(nw), int64(len(nw)))
+	if imo == nil || imn == nil || imo.arch != imn.arch {
+		return old, nil
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { imn.findRefs(bytes.NewReader(nw)) })
+	imo.findRefs(bytes.NewReader(old))
+	wg.Wait()
+	m := buildMap(old, nw, imo, imn, ctls)
+	xmap := appendMap(nil, m)
+	if len(xmap) > maxStream {
+		return old, nil
+	}
+	// The decoder's own reader makes the projected base, so that both
+	// sides agree byte for byte.
+	proj := make([]byte, len(old))
+	x := &projector{r: bytes.NewReader(old), im: imo, m: m}
+	for off := 0; off < len(old); off += ioBuf {
+		x.ReadAt(proj[off:min(off+ioBuf, len(old))], int64(off))
+	}
+	return proj, xmap
 }
 
 // joinHalves returns the instructions of two halves of the result matched

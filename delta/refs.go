@@ -1,0 +1,232 @@
+package delta
+
+import (
+	"encoding/binary"
+	"io"
+)
+
+// scanChunk is how much of a region the reference finder reads at a time.
+const scanChunk = 64 << 10
+
+// scanLook is how far past a position the finder may look: the longest
+// reference it recognises, with its prefixes.
+const scanLook = 16
+
+// findRefs records the file offsets of the references in im's regions,
+// reading them from r. It reads each region once, in order, in pieces of
+// scanChunk bytes, and stops recording at maxRefs.
+func (im *image) findRefs(r io.ReaderAt) error {
+	buf := make([]byte, scanChunk+scanLook)
+	for gi := range im.regions {
+		g := im.regions[gi]
+		p := g.off
+		for p < g.end && len(im.refs) < maxRefs {
+			n := min(int64(len(buf)), g.end-p)
+			b := buf[:n]
+			if err := readAt(r, b, p); err != nil {
+				return err
+			}
+			// Positions up to stop start in this chunk; a reference that
+			// starts there may end in the look-ahead.
+			stop := min(p+scanChunk, g.end)
+			p = im.scan(g, b, p, stop)
+		}
+	}
+	return nil
+}
+
+// scan records the references starting at file offsets [p, stop) of region
+// g, whose bytes from p on are b, and returns where the next scan starts.
+func (im *image) scan(g region, b []byte, p, stop int64) int64 {
+	base := p
+	add := func(at int64) bool {
+		if len(im.refs) >= maxRefs {
+			return false
+		}
+		im.refs = append(im.refs, uint32(at))
+		return true
+	}
+	switch {
+	case !g.exec:
+		// Pointers: 8-aligned 64-bit words holding an address of the image.
+		for p = (p + 7) &^ 7; p < stop; p += 8 {
+			i := p - base
+			if i+8 > int64(len(b)) {
+				break
+			}
+			if im.pointer(binary.LittleEndian.Uint64(b[i:])) && !add(p) {
+				break
+			}
+		}
+		return max(p, stop)
+	case im.arch == archX86:
+		for p < stop {
+			i := p - base
+			at, n := im.x86Ref(g, b[i:], p)
+			if n == 0 {
+				p++
+				continue
+			}
+			if !add(p + int64(at)) {
+				break
+			}
+			p += int64(n)
+		}
+		return p
+	case im.arch == archARM64:
+		for p = g.off + (p-g.off+3)&^3; p < stop; p += 4 {
+			i := p - base
+			if i+4 > int64(len(b)) {
+				break
+			}
+			if _, ok := im.arm64Target(g, b[i:], p); ok && !add(p) {
+				break
+			}
+		}
+		return max(p, stop)
+	}
+	return stop
+}
+
+// pointer reports whether v is an address of the image.
+func (im *image) pointer(v uint64) bool { return v >= im.lo && v < im.hi }
+
+// addr returns the address of file offset off in region g.
+func (g region) addrOf(off int64) uint64 { return g.addr + uint64(off-g.off) }
+
+// x86 opcodes with a ModRM byte whose RIP-relative form the finder takes:
+// one-byte opcodes, and two-byte opcodes after 0x0F.
+var x86ModRM, x86ModRM0F = func() (one, two [256]bool) {
+	for _, op := range []byte{
+		0x01, 0x03, 0x09, 0x0b, 0x11, 0x13, 0x19, 0x1b, 0x21, 0x23, 0x29, 0x2b, 0x31, 0x33, 0x39, 0x3b,
+		0x63, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8d, 0xff,
+	} {
+		one[op] = true
+	}
+	for _, r := range [][2]int{{0x10, 0x17}, {0x28, 0x2f}, {0x40, 0x4f}, {0x51, 0x7f}} {
+		for op := r[0]; op <= r[1]; op++ {
+			two[op] = true
+		}
+	}
+	for _, op := range []byte{0xaf, 0xb6, 0xb7, 0xbe, 0xbf} {
+		two[op] = true
+	}
+	return one, two
+}()
+
+// x86Ref reports whether b, at file offset p of region g, starts an
+// instruction with a 32-bit PC-relative field: a call or jump with a rel32
+// (E8, E9, 0F 80-8F) or a RIP-relative operand, whose target lies in the
+// image. It returns the field's offset in b and the length to skip, or
+// n = 0.
+func (im *image) x86Ref(g region, b []byte, p int64) (at, n int) {
+	if len(b) < 6 {
+		return 0, 0
+	}
+	switch {
+	case b[0] == 0xe8 || b[0] == 0xe9:
+		at = 1
+	case b[0] == 0x0f && b[1]&0xf0 == 0x80:
+		at = 2
+	default:
+		i := 0
+		if b[i] == 0x66 || b[i] == 0xf2 || b[i] == 0xf3 {
+			i++
+		}
+		if b[i]&0xf0 == 0x40 {
+			i++
+		}
+		if b[i] == 0x0f {
+			if !x86ModRM0F[b[i+1]] {
+				return 0, 0
+			}
+			i += 2
+		} else {
+			if !x86ModRM[b[i]] {
+				return 0, 0
+			}
+			i++
+		}
+		if i+5 > len(b) || b[i]&0xc7 != 0x05 {
+			return 0, 0
+		}
+		at = i + 1
+	}
+	if at+4 > len(b) {
+		return 0, 0
+	}
+	next := g.addrOf(p + int64(at) + 4)
+	t := next + uint64(int64(int32(binary.LittleEndian.Uint32(b[at:]))))
+	if !im.pointer(t) {
+		return 0, 0
+	}
+	return at, at + 4
+}
+
+// arm64 instruction forms with a PC-relative immediate: the mask and value
+// that select them, and the immediate's position, width and scale.
+type arm64Form struct {
+	mask, val    uint32
+	shift, width uint
+	page         bool // ADRP: the immediate counts 4 KiB pages, split lo:hi
+}
+
+var arm64Forms = [...]arm64Form{
+	{0x7c000000, 0x14000000, 0, 26, false}, // B, BL
+	{0xff000010, 0x54000000, 5, 19, false}, // B.cond
+	{0x7e000000, 0x34000000, 5, 19, false}, // CBZ, CBNZ
+	{0x7e000000, 0x36000000, 5, 14, false}, // TBZ, TBNZ
+	{0xbf000000, 0x18000000, 5, 19, false}, // LDR (literal), 32 and 64 bits
+	{0x9f000000, 0x90000000, 0, 21, true},  // ADRP
+}
+
+// arm64Decode returns the form of instruction w and its signed immediate
+// (in instructions for branches, pages for ADRP), or ok = false.
+func arm64Decode(w uint32) (f *arm64Form, imm int64, ok bool) {
+	for i := range arm64Forms {
+		f = &arm64Forms[i]
+		if w&f.mask != f.val {
+			continue
+		}
+		var u uint32
+		if f.page {
+			u = (w>>29)&3 | ((w>>5)&0x7ffff)<<2
+		} else {
+			u = (w >> f.shift) & (1<<f.width - 1)
+		}
+		imm = int64(int32(u<<(32-f.width))) >> (32 - f.width)
+		return f, imm, true
+	}
+	return nil, 0, false
+}
+
+// arm64Encode returns w with its immediate replaced by imm, or ok = false
+// if imm does not fit.
+func arm64Encode(f *arm64Form, w uint32, imm int64) (uint32, bool) {
+	if imm < -(1<<(f.width-1)) || imm >= 1<<(f.width-1) {
+		return w, false
+	}
+	u := uint32(imm) & (1<<f.width - 1)
+	if f.page {
+		return w&^(3<<29|0x7ffff<<5) | (u&3)<<29 | (u>>2)<<5, true
+	}
+	return w&^((1<<f.width-1)<<f.shift) | u<<f.shift, true
+}
+
+// arm64Target returns the target of the instruction b starts, at file
+// offset p of region g, if it has a PC-relative immediate and its target
+// lies in the image (for ADRP, the target's page).
+func (im *image) arm64Target(g region, b []byte, p int64) (uint64, bool) {
+	f, imm, ok := arm64Decode(binary.LittleEndian.Uint32(b))
+	if !ok {
+		return 0, false
+	}
+	pc := g.addrOf(p)
+	var t uint64
+	if f.page {
+		t = pc&^0xfff + uint64(imm<<12)
+		return t, t+0x1000 > im.lo && t < im.hi
+	}
+	t = pc + uint64(imm*4)
+	return t, im.pointer(t)
+}
