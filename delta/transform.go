@@ -254,55 +254,35 @@ func (im *image) refSample(g region, b []byte, pos int64) (site, target uint64, 
 	return 0, 0, false
 }
 
-// A sample says that base address a moved by shift in the result.
+// A sample says that base address a moved by shift in the result, n times.
 type sample struct {
 	a     uint64
 	shift int64
+	n     int
 }
 
-// buildMap derives the address map from the references that the
-// alignment ctls pairs in the base and the result: each pair says how its
-// site and its target moved.
-func buildMap(old, nw []byte, imo *image, imn *image, ctls []ctl) *addrMap {
-	var ss []sample
-	for _, c := range ctls {
-		if c.add == 0 {
-			continue
-		}
-		lo := sort.Search(len(imn.refs), func(i int) bool { return int(imn.refs[i]) >= c.newPos })
-		for k := lo; k < len(imn.refs) && int(imn.refs[k]) < c.newPos+c.add; k++ {
-			np := int(imn.refs[k])
-			op := np - c.newPos + c.oldPos
-			j := sort.Search(len(imo.refs), func(i int) bool { return int(imo.refs[i]) >= op })
-			if j >= len(imo.refs) || int(imo.refs[j]) != op {
-				continue
-			}
-			gi, gn := imo.regionAt(int64(op)), imn.regionAt(int64(np))
-			if gi < 0 || gn < 0 || imo.regions[gi].exec != imn.regions[gn].exec {
-				continue
-			}
-			go_, gn_ := imo.regions[gi], imn.regions[gn]
-			ob := old[op:min(int64(op)+8, go_.end)]
-			nb := nw[np:min(int64(np)+8, gn_.end)]
-			so, to, ok1 := imo.refSample(go_, ob, int64(op))
-			sn, tn, ok2 := imn.refSample(gn_, nb, int64(np))
-			if !ok1 || !ok2 {
-				continue
-			}
-			ss = append(ss, sample{so, int64(sn - so)})
-			if to != 0 {
-				ss = append(ss, sample{to, int64(tn - to)})
-			}
-		}
+// A sampler collects samples, merging equal ones as it goes so that its
+// memory follows the distinct samples rather than the references.
+type sampler struct {
+	ss      []sample
+	compact int // length at which ss is next merged
+}
+
+func (sp *sampler) add(a uint64, shift int64, n int) {
+	if k := len(sp.ss); k > 0 && sp.ss[k-1].a == a && sp.ss[k-1].shift == shift {
+		sp.ss[k-1].n += n
+		return
 	}
-	return stepsOf(ss)
+	sp.ss = append(sp.ss, sample{a, shift, n})
+	if len(sp.ss) >= sp.compact {
+		sp.merge()
+		sp.compact = max(2*len(sp.ss), 1<<16)
+	}
 }
 
-// stepsOf fits a step function to samples: each distinct address takes its
-// most frequent shift, and a new step starts where the shift changes and
-// the change is confirmed by the next address or by several samples.
-func stepsOf(ss []sample) *addrMap {
-	slices.SortFunc(ss, func(x, y sample) int {
+// merge sorts the samples and merges equal ones.
+func (sp *sampler) merge() {
+	slices.SortFunc(sp.ss, func(x, y sample) int {
 		switch {
 		case x.a != y.a:
 			if x.a < y.a {
@@ -316,6 +296,71 @@ func stepsOf(ss []sample) *addrMap {
 		}
 		return 0
 	})
+	out := sp.ss[:0]
+	for _, x := range sp.ss {
+		if k := len(out); k > 0 && out[k-1].a == x.a && out[k-1].shift == x.shift {
+			out[k-1].n += x.n
+			continue
+		}
+		out = append(out, x)
+	}
+	sp.ss = out
+}
+
+// buildMap derives the address map from the references that the
+// alignment ctls pairs in the base and the result: each pair says how its
+// site and its target moved. The sites of one instruction's region move
+// alike and are counted as one sample.
+func buildMap(old, nw []byte, imo *image, imn *image, ctls []ctl) *addrMap {
+	sp := &sampler{compact: 1 << 16}
+	for _, c := range ctls {
+		if c.add == 0 {
+			continue
+		}
+		var site sample // the pending site sample of this instruction
+		lo := sort.Search(len(imn.refs), func(i int) bool { return int(imn.refs[i]) >= c.newPos })
+		for k := lo; k < len(imn.refs) && int(imn.refs[k]) < c.newPos+c.add; k++ {
+			np := int(imn.refs[k])
+			op := np - c.newPos + c.oldPos
+			j := sort.Search(len(imo.refs), func(i int) bool { return int(imo.refs[i]) >= op })
+			if j >= len(imo.refs) || int(imo.refs[j]) != op {
+				continue
+			}
+			gi, gn := imo.regionAt(int64(op)), imn.regionAt(int64(np))
+			if gi < 0 || gn < 0 || imo.regions[gi].exec != imn.regions[gn].exec {
+				continue
+			}
+			ro, rn := imo.regions[gi], imn.regions[gn]
+			so, to, ok1 := imo.refSample(ro, old[op:min(int64(op)+8, ro.end)], int64(op))
+			sn, tn, ok2 := imn.refSample(rn, nw[np:min(int64(np)+8, rn.end)], int64(np))
+			if !ok1 || !ok2 {
+				continue
+			}
+			if d := int64(sn - so); site.n == 0 || d != site.shift {
+				if site.n > 0 {
+					sp.add(site.a, site.shift, site.n)
+				}
+				site = sample{so, d, 1}
+			} else {
+				site.n++
+			}
+			if to != 0 {
+				sp.add(to, int64(tn-to), 1)
+			}
+		}
+		if site.n > 0 {
+			sp.add(site.a, site.shift, site.n)
+		}
+	}
+	sp.merge()
+	return stepsOf(sp.ss)
+}
+
+// stepsOf fits a step function to samples sorted by address and shift:
+// each distinct address takes its most frequent shift, and a new step
+// starts where the shift changes and the change is confirmed by the next
+// address or by several samples.
+func stepsOf(ss []sample) *addrMap {
 	// Distinct addresses with their majority shift and its count.
 	type point struct {
 		a     uint64
@@ -323,18 +368,15 @@ func stepsOf(ss []sample) *addrMap {
 		n     int
 	}
 	var pts []point
+	total := 0
 	for i := 0; i < len(ss); {
-		j := i
 		best, bn := ss[i].shift, 0
-		for j < len(ss) && ss[j].a == ss[i].a {
-			k := j
-			for k < len(ss) && ss[k].a == ss[j].a && ss[k].shift == ss[j].shift {
-				k++
+		j := i
+		for ; j < len(ss) && ss[j].a == ss[i].a; j++ {
+			if ss[j].n > bn {
+				best, bn = ss[j].shift, ss[j].n
 			}
-			if k-j > bn {
-				best, bn = ss[j].shift, k-j
-			}
-			j = k
+			total += ss[j].n
 		}
 		pts = append(pts, point{ss[i].a, best, bn})
 		i = j
@@ -355,7 +397,7 @@ func stepsOf(ss []sample) *addrMap {
 			m.shift = append(m.shift, p.shift)
 			cur = p.shift
 		}
-		if len(m.at) <= maxMapEntries || need > len(ss) {
+		if len(m.at) <= maxMapEntries || need > total {
 			m.at, m.shift = m.at[:min(len(m.at), maxMapEntries)], m.shift[:min(len(m.at), maxMapEntries)]
 			return m
 		}

@@ -1,0 +1,354 @@
+package delta
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A program is a toy executable: functions that call one another and a
+// table of pointers to them, laid out as a linker would.
+type program struct {
+	arch  int
+	funcs [][]byte // bodies; calls are added at layout
+	calls [][]int  // per function, the functions it calls
+	ptrs  []int    // the functions the data table points to
+}
+
+func newProgram(r *rand.Rand, arch, n int) *program {
+	p := &program{arch: arch}
+	for i := range n {
+		body := codeLike(r, 40+r.IntN(200))
+		if arch == archARM64 {
+			body = body[:len(body)&^3]
+			for j := 0; j < len(body); j += 4 {
+				// ALU instructions (ADD immediate), never a PC-relative form.
+				binary.LittleEndian.PutUint32(body[j:], 0x91000000|uint32(r.IntN(1<<22)))
+			}
+		} else {
+			// No byte that starts a reference the finder takes, so that
+			// only the calls are references.
+			for j := range body {
+				if body[j] == 0xe8 || body[j] == 0xe9 || body[j] == 0x0f {
+					body[j] = 0x90
+				}
+			}
+		}
+		p.funcs = append(p.funcs, body)
+		var cs []int
+		for range 1 + r.IntN(4) {
+			cs = append(cs, r.IntN(n))
+		}
+		p.calls = append(p.calls, cs)
+		_ = i
+	}
+	for range n / 2 {
+		p.ptrs = append(p.ptrs, r.IntN(n))
+	}
+	return p
+}
+
+// clone returns a copy of p with a new function inserted at i and a few
+// bytes of function j changed: the change of a security patch.
+func (p *program) patched(r *rand.Rand, i, j int) *program {
+	q := &program{arch: p.arch, ptrs: p.ptrs}
+	for k := range p.funcs {
+		if k == i {
+			q.funcs = append(q.funcs, codeLike(r, 300)[:300&^3])
+			q.calls = append(q.calls, []int{0})
+		}
+		body := bytes.Clone(p.funcs[k])
+		if k == j {
+			body[4] ^= 0x40
+		}
+		q.funcs = append(q.funcs, body)
+		q.calls = append(q.calls, p.calls[k])
+	}
+	// Indices of calls and pointers refer to the old numbering.
+	remap := func(f int) int {
+		if f >= i {
+			return f + 1
+		}
+		return f
+	}
+	for k := range q.calls {
+		cs := make([]int, len(q.calls[k]))
+		for m, c := range q.calls[k] {
+			cs[m] = remap(c)
+		}
+		q.calls[k] = cs
+	}
+	q.calls[i] = []int{0}
+	ps := make([]int, len(p.ptrs))
+	for m, c := range p.ptrs {
+		ps[m] = remap(c)
+	}
+	q.ptrs = ps
+	return q
+}
+
+const (
+	toyText = 0x401000 // address of the text section
+	toyOff  = 0x1000   // its file offset
+)
+
+// layout returns the text and data sections' bytes.
+func (p *program) layout() (text, data []byte) {
+	call := 5
+	if p.arch == archARM64 {
+		call = 4
+	}
+	starts := make([]int, len(p.funcs))
+	n := 0
+	for k, f := range p.funcs {
+		starts[k] = n
+		n += len(f) + call*len(p.calls[k])
+		n = (n + 15) &^ 15
+	}
+	text = make([]byte, n)
+	for k, f := range p.funcs {
+		at := starts[k]
+		for _, c := range p.calls[k] {
+			if p.arch == archARM64 {
+				imm := (starts[c] - at) / 4
+				binary.LittleEndian.PutUint32(text[at:], 0x94000000|uint32(imm)&(1<<26-1))
+			} else {
+				text[at] = 0xe8
+				binary.LittleEndian.PutUint32(text[at+1:], uint32(int32(starts[c]-(at+5))))
+			}
+			at += call
+		}
+		copy(text[at:], f)
+	}
+	for _, c := range p.ptrs {
+		data = binary.LittleEndian.AppendUint64(data, uint64(toyText+starts[c]))
+		data = binary.LittleEndian.AppendUint64(data, uint64(len(p.funcs[c])))
+	}
+	return text, data
+}
+
+// elf returns p as an ELF64 file with sections .text and .data.
+func (p *program) elf() []byte {
+	text, data := p.layout()
+	le := binary.LittleEndian
+	f := make([]byte, toyOff)
+	copy(f, "\x7fELF\x02\x01\x01")
+	le.PutUint16(f[16:], 2)
+	machine := uint16(62)
+	if p.arch == archARM64 {
+		machine = 183
+	}
+	le.PutUint16(f[18:], machine)
+	le.PutUint32(f[20:], 1)
+	f = append(f, text...)
+	for len(f)%4096 != 0 {
+		f = append(f, 0)
+	}
+	dataOff := len(f)
+	f = append(f, data...)
+	shoff := len(f)
+	le.PutUint64(f[40:], uint64(shoff))
+	le.PutUint16(f[52:], 64)
+	le.PutUint16(f[58:], 64)
+	le.PutUint16(f[60:], 3)
+	sh := func(typ uint32, flags, addr, off, size uint64) {
+		s := make([]byte, 64)
+		le.PutUint32(s[4:], typ)
+		le.PutUint64(s[8:], flags)
+		le.PutUint64(s[16:], addr)
+		le.PutUint64(s[24:], off)
+		le.PutUint64(s[32:], size)
+		f = append(f, s...)
+	}
+	sh(0, 0, 0, 0, 0)
+	sh(1, 6, toyText, toyOff, uint64(len(text)))
+	sh(1, 3, toyText+uint64(dataOff-toyOff)+0x1000, uint64(dataOff), uint64(len(data)))
+	return f
+}
+
+// macho returns p as a thin Mach-O 64 file with a __TEXT segment holding
+// __text and a __DATA segment holding __data.
+func (p *program) macho() []byte {
+	text, data := p.layout()
+	le := binary.LittleEndian
+	f := make([]byte, toyOff)
+	le.PutUint32(f, 0xfeedfacf)
+	cpu := uint32(0x0100000c)
+	if p.arch == archX86 {
+		cpu = 0x01000007
+	}
+	le.PutUint32(f[4:], cpu)
+	le.PutUint32(f[12:], 6) // MH_DYLIB
+	le.PutUint32(f[16:], 2)
+	le.PutUint32(f[20:], 2*(72+80))
+	f = append(f, text...)
+	for len(f)%4096 != 0 {
+		f = append(f, 0)
+	}
+	dataOff := len(f)
+	f = append(f, data...)
+	cmds := f[32:32]
+	seg := func(name string, addr, off, size uint64, prot uint32, sect string, flags uint32) {
+		c := make([]byte, 72+80)
+		le.PutUint32(c, 0x19)
+		le.PutUint32(c[4:], 72+80)
+		copy(c[8:], name)
+		le.PutUint64(c[24:], addr)
+		le.PutUint64(c[32:], size)
+		le.PutUint64(c[40:], off)
+		le.PutUint64(c[48:], size)
+		le.PutUint32(c[56:], prot)
+		le.PutUint32(c[60:], prot)
+		le.PutUint32(c[64:], 1)
+		s := c[72:]
+		copy(s, sect)
+		copy(s[16:], name)
+		le.PutUint64(s[32:], addr)
+		le.PutUint64(s[40:], size)
+		le.PutUint32(s[48:], uint32(off))
+		le.PutUint32(s[64:], flags)
+		cmds = append(cmds, c...)
+	}
+	seg("__TEXT", toyText, toyOff, uint64(len(text)), 5, "__text", 0x80000400)
+	seg("__DATA", toyText+uint64(dataOff-toyOff), uint64(dataOff), uint64(len(data)), 3, "__data", 0)
+	copy(f[32:], cmds)
+	return f
+}
+
+func diffT(t *testing.T, old, nw []byte) ([]byte, *Stats) {
+	t.Helper()
+	p := roundTrip(t, old, nw)
+	st, err := Inspect(bytes.NewReader(p))
+	require.NoError(t, err)
+	return p, st
+}
+
+// TestReferencesTransform checks that moving a function in a toy
+// executable costs far less with the transform than without, for each
+// file format and machine, and that the parser finds every call.
+func TestReferencesTransform(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		arch int
+		file func(*program) []byte
+	}{
+		{"elf-x86-64", archX86, (*program).elf},
+		{"elf-arm64", archARM64, (*program).elf},
+		{"macho-arm64", archARM64, (*program).macho},
+		{"macho-x86-64", archX86, (*program).macho},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := rand.New(rand.NewPCG(uint64(tc.arch), 7))
+			p := newProgram(r, tc.arch, 2000)
+			old := tc.file(p)
+			nw := tc.file(p.patched(r, 100, 1500))
+
+			im := parseImage(bytes.NewReader(old), int64(len(old)))
+			require.NotNil(t, im)
+			require.NoError(t, im.findRefs(bytes.NewReader(old)))
+			calls := 0
+			for _, c := range p.calls {
+				calls += len(c)
+			}
+			assert.GreaterOrEqual(t, len(im.refs), calls+len(p.ptrs), "calls and pointers found")
+
+			patch, st := diffT(t, old, nw)
+			assert.Equal(t, byte(transformRefs), st.Transform)
+			var plain bytes.Buffer
+			require.NoError(t, encodePlain(&plain, old, nw))
+			assert.Less(t, len(patch)*3, plain.Len(), "with the transform: %d bytes, without: %d", len(patch), plain.Len())
+		})
+	}
+}
+
+// encodePlain writes the patch Diff makes without the transform.
+func encodePlain(dst *bytes.Buffer, old, nw []byte) error {
+	h := header(old, nw)
+	idx := newIndex(old)
+	blocks := buildBlocks(old, nw, idx.match(nw, 0, len(nw)), softLimit)
+	return encode(dst, h, nil, blocks)
+}
+
+// TestTransformNeverWorse checks that Diff keeps the plain patch when the
+// transform would not pay: near-identical executables and files that are
+// executables in name only.
+func TestTransformNeverWorse(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 3))
+	p := newProgram(r, archX86, 500)
+	old := p.elf()
+	nw := bytes.Clone(old)
+	copy(nw[toyOff+100:], "go1.26.8")
+	_, st := diffT(t, old, nw)
+	assert.Equal(t, byte(transformNone), st.Transform)
+
+	// A header of an executable over unrelated bytes.
+	junk := append(bytes.Clone(old[:toyOff]), codeLike(r, 50000)...)
+	junk2 := append(bytes.Clone(old[:toyOff]), mutate(r, junk[toyOff:], 30)...)
+	patch, _ := diffT(t, junk, junk2)
+	var plain bytes.Buffer
+	require.NoError(t, encodePlain(&plain, junk, junk2))
+	assert.LessOrEqual(t, len(patch), plain.Len()+64)
+}
+
+// TestMapEncoding checks the address map's strict encoding.
+func TestMapEncoding(t *testing.T) {
+	t.Parallel()
+	m := &addrMap{at: []uint64{0x1000, 0x2000, 0x2001}, shift: []int64{16, -4, 1 << 40}}
+	b := appendMap(nil, m)
+	got, err := parseMap(b)
+	require.NoError(t, err)
+	assert.Equal(t, m, got)
+	assert.Equal(t, int64(0), got.of(0xfff))
+	assert.Equal(t, int64(16), got.of(0x1fff))
+	assert.Equal(t, int64(-4), got.of(0x2000))
+	assert.Equal(t, int64(1<<40), got.of(1<<62))
+
+	for name, b := range map[string][]byte{
+		"empty":            {},
+		"trailing":         append(appendMap(nil, m), 0),
+		"not increasing":   {2, 5, 0, 0, 0},
+		"long count":       {0x80, 0x00},
+		"count over bytes": {100, 1, 1},
+		"truncated":        appendMap(nil, m)[:5],
+		"overflow":         {2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 1, 0},
+	} {
+		_, err := parseMap(b)
+		require.ErrorIs(t, err, ErrFormat, name)
+	}
+}
+
+// TestMapSectionErrors checks the address map's section of a patch.
+func TestMapSectionErrors(t *testing.T) {
+	t.Parallel()
+	base := []byte("0123456789")
+	h := header(base, base)
+	body := craft(t, h, tblock{ctrl: instrs(10, 0, 0)})[len(appendHeader(nil, h)):]
+	withMap := func(sec ...byte) []byte {
+		return append(append(appendHeaderT(nil, h, transformRefs), sec...), body...)
+	}
+	out, err := apply(base, withMap(1, 0, 0))
+	require.NoError(t, err, "an empty map, stored")
+	require.Equal(t, base, out)
+	for name, p := range map[string][]byte{
+		"zero length":     withMap(0, 0),
+		"over maxStream":  withMap(0x81, 0x80, 0x40, 0),
+		"truncated":       withMap(5, 0, 1),
+		"bad zstd":        withMap(1, 3, 1, 2, 3),
+		"bad map":         withMap(2, 0, 1, 0),
+		"long length":     withMap(0x81, 0x00, 0, 0),
+		"transform 2":     append(append(appendHeaderT(nil, h, 2), 1, 0, 0), body...),
+		"map but no body": withMap(1, 0, 0)[:len(appendHeaderT(nil, h, 1))+3],
+	} {
+		_, err := apply(base, p)
+		require.ErrorIs(t, err, ErrFormat, name)
+		_, err = Inspect(bytes.NewReader(p))
+		require.ErrorIs(t, err, ErrFormat, name)
+	}
+}
