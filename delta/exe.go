@@ -149,7 +149,7 @@ func parseMachO(r io.ReaderAt, size int64, h []byte) *image {
 		return nil
 	}
 	ncmds, sizeofcmds := le.Uint32(h[16:]), le.Uint32(h[20:])
-	if sizeofcmds > 1<<24 || int64(sizeofcmds) > size-32 {
+	if sizeofcmds > 1<<20 || int64(sizeofcmds) > size-32 {
 		return nil
 	}
 	cmds := make([]byte, sizeofcmds)

