@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -36,7 +37,23 @@ func (a *applier) apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch i
 	}
 	buf := make([]byte, ioBuf)
 	hs := sha256.New()
-	if err := hashBase(hs, base, baseSize, buf); err != nil {
+	// With transform 1 the references are found while the base is hashed
+	// (io.ReaderAt allows parallel reads), and used only if it matches.
+	var (
+		im    *image
+		imErr error
+		wg    sync.WaitGroup
+	)
+	if transform == transformRefs {
+		wg.Go(func() {
+			if im = parseImage(base, baseSize); im != nil {
+				imErr = im.findRefs(base)
+			}
+		})
+	}
+	err = hashBase(hs, base, baseSize, buf)
+	wg.Wait()
+	if err != nil {
 		return err
 	}
 	if [sha256.Size]byte(hs.Sum(nil)) != h.BaseSHA256 {
@@ -57,10 +74,10 @@ func (a *applier) apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch i
 		if err != nil {
 			return err
 		}
-		if im := parseImage(base, baseSize); im != nil {
-			if err := im.findRefs(base); err != nil {
-				return err
-			}
+		if imErr != nil {
+			return imErr
+		}
+		if im != nil {
 			a.base = &projector{r: base, im: im, m: m}
 		}
 	}

@@ -144,8 +144,9 @@
 //     unpaired ADRP with page t takes (t + shift(t))>>12 − pc'>>12 if it
 //     fits.
 //
-// The decoder parses the base after checking its hash, reading only the
-// headers and one pass over the regions in 64 KiB pieces, and keeps 4
+// The decoder parses the base while it hashes it (and uses the result only
+// if the hash matches), reading only the headers and one pass over the
+// regions in 64 KiB pieces, and keeps 4
 // bytes per reference and 16 per map entry: at most 16 MiB and 1 MiB on
 // top of the bound below. Its work stays linear: O(base size) to find the
 // references, O(log n) per reference read.

@@ -60,19 +60,24 @@ func (im *image) scan(g region, b []byte, p, stop int64) int64 {
 		}
 		return max(p, stop)
 	case im.arch == archX86:
-		for p < stop {
-			i := p - base
-			at, n := im.x86Ref(g, b[i:], p)
-			if n == 0 {
-				p++
+		i, end := int(p-base), int(stop-base)
+		for i < end {
+			if !x86Start[b[i]] {
+				// Cannot start a reference (x86Ref would say so).
+				i++
 				continue
 			}
-			if !add(p + int64(at)) {
+			at, n := im.x86Ref(g, b[i:], base+int64(i))
+			if n == 0 {
+				i++
+				continue
+			}
+			if !add(base + int64(i+at)) {
 				break
 			}
-			p += int64(n)
+			i += n
 		}
-		return p
+		return base + int64(i)
 	case im.arch == archARM64:
 		for p = g.off + (p-g.off+3)&^3; p < stop; p += 4 {
 			i := p - base
@@ -112,6 +117,20 @@ var x86ModRM, x86ModRM0F = func() (one, two [256]bool) {
 		two[op] = true
 	}
 	return one, two
+}()
+
+// x86Start holds the bytes with which x86Ref may find a reference.
+var x86Start = func() (t [256]bool) {
+	for _, b := range []byte{0xe8, 0xe9, 0x0f, 0x66, 0xf2, 0xf3} {
+		t[b] = true
+	}
+	for b := 0x40; b <= 0x4f; b++ {
+		t[b] = true
+	}
+	for b := range 256 {
+		t[b] = t[b] || x86ModRM[b]
+	}
+	return t
 }()
 
 // x86Ref reports whether b, at file offset p of region g, starts an

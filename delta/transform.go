@@ -96,11 +96,13 @@ func (x *projector) ReadAt(p []byte, off int64) (int, error) {
 	end := off + int64(len(p))
 	i := sort.Search(len(refs), func(i int) bool { return int64(refs[i])+8 > off })
 	var raw [8]byte
+	gi := -1
 	for ; i < len(refs) && int64(refs[i]) < end; i++ {
 		pos := int64(refs[i])
-		gi := x.im.regionAt(pos)
-		if gi < 0 {
-			continue
+		if gi < 0 || pos < x.im.regions[gi].off || pos >= x.im.regions[gi].end {
+			if gi = x.im.regionAt(pos); gi < 0 {
+				continue
+			}
 		}
 		g := x.im.regions[gi]
 		l := min(8, g.end-pos)
