@@ -108,6 +108,23 @@
 // no more):
 //   - Non-executable regions: at each f ≡ 0 (mod 8) whose 8 bytes, a
 //     little-endian word v, satisfy lo ≤ v < hi (a pointer).
+//   - The first non-executable region that starts with a Go 1.20+ function table
+//     header for 64-bit pointers (F1 FF FF FF 00 00, any byte, 08, and 72
+//     bytes in all) is not scanned for pointers. From its header: nfunc
+//     (u64 at 8), textStart (at 24; if 0, lo), and the offsets from the
+//     region's start of the function names (at 32), the PC tables (at 56)
+//     and the table (at 64); each must be at most the region's size, and
+//     nfunc at most (size − table)/8. Recorded: for i < nfunc, the table's
+//     entry offset at table+8i (kind text) and record offset at
+//     table+8i+4 (kind table); then, taking the records in the table's
+//     order, each record at r = table + its record offset with
+//     r ≥ table+8·nfunc, r ≥ the end of the previous record taken, and 44
+//     bytes in the region: its entry offset at r (text), name offset at
+//     r+4 (names), and, where non-zero, its PC table offsets at r+16,
+//     r+20, r+24 and r+44+4j for j < min(npcdata (u32 at r+28), 16) that
+//     end in the region (PC tables); the record ends at r+44+4·min(npcdata,
+//     16). These are offsets, 32-bit, from the base B of their kind: the
+//     text's address, or the address of the table, names or PC tables.
 //   - Executable x86-64 regions, scanned from each position p, which
 //     advances by 1 unless a reference is found, then past it: E8 or E9
 //     (field at p+1), 0F 80..8F (p+2), or an optional 66/F2/F3 prefix, an
@@ -128,6 +145,8 @@
 //
 // Projecting. Each reference is rewritten in place, from the base's bytes:
 //   - a pointer v becomes v + shift(v);
+//   - an offset v of the Go function table with base B becomes
+//     v + shift(B+v) − shift(B), modulo 2^32;
 //   - an x86-64 field d with site s (the address after it) and target
 //     t = s + d becomes d + shift(t) − shift(s), modulo 2^32;
 //   - an arm64 branch or literal load with target t = pc + 4·imm takes
@@ -147,8 +166,8 @@
 // The decoder parses the base while it hashes it (and uses the result only
 // if the hash matches), reading only the headers and one pass over the
 // regions in 64 KiB pieces, and keeps 4
-// bytes per reference and 16 per map entry: at most 16 MiB and 1 MiB on
-// top of the bound below. Its work stays linear: O(base size) to find the
+// bytes per reference (5 if the base has a Go function table) and 16 per
+// map entry: at most 20 MiB and 1 MiB on top of the bound below. Its work stays linear: O(base size) to find the
 // references, O(log n) per reference read.
 //
 // A block carries three streams, in this order:

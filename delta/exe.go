@@ -42,7 +42,25 @@ type image struct {
 	// executable region's address to the end of the last region.
 	lo, hi uint64
 	refs   []uint32
+	// kinds, if not nil, holds each reference's kind (refPlain, or an
+	// offset from one of the Go function table's bases).
+	kinds []byte
+	// bases of the offsets in the Go function table, by kind.
+	bases [numKinds]uint64
 }
+
+// Reference kinds: refPlain is found by its region's machine code or
+// pointer scan; the others are 32-bit offsets in a Go function table,
+// from the text, the function table, the function name table and the PC
+// table.
+const (
+	refPlain = iota
+	refGoText
+	refGoFunctab
+	refGoFuncname
+	refGoPctab
+	numKinds
+)
 
 // parseImage returns the image of the executable in r (size bytes), or nil
 // if it is not one the transform knows: ELF64 little-endian, or a thin

@@ -87,6 +87,7 @@ func FuzzImage(f *testing.F) {
 		p := newProgram(r, arch, 4)
 		f.Add(p.elf())
 		f.Add(p.macho())
+		f.Add(p.elfGo())
 	}
 	f.Add([]byte("\x7fELF\x02\x01\x01"))
 	f.Fuzz(func(t *testing.T, file []byte) {

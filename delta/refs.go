@@ -26,6 +26,12 @@ func (im *image) findRefs(r io.ReaderAt) error {
 			if err := readAt(r, b, p); err != nil {
 				return err
 			}
+			if p == g.off && !g.exec && im.kinds == nil && isGoFunctab(b) {
+				if err := im.scanGoFunctab(r, g); err != nil {
+					return err
+				}
+				break
+			}
 			// Positions up to stop start in this chunk; a reference that
 			// starts there may end in the look-ahead.
 			stop := min(p+scanChunk, g.end)
@@ -39,13 +45,7 @@ func (im *image) findRefs(r io.ReaderAt) error {
 // g, whose bytes from p on are b, and returns where the next scan starts.
 func (im *image) scan(g region, b []byte, p, stop int64) int64 {
 	base := p
-	add := func(at int64) bool {
-		if len(im.refs) >= maxRefs {
-			return false
-		}
-		im.refs = append(im.refs, uint32(at))
-		return true
-	}
+	add := func(at int64) bool { return im.add(at, refPlain) }
 	switch {
 	case !g.exec:
 		// Pointers: 8-aligned 64-bit words holding an address of the image.
@@ -91,6 +91,106 @@ func (im *image) scan(g region, b []byte, p, stop int64) int64 {
 		return max(p, stop)
 	}
 	return stop
+}
+
+// add records a reference of kind k at file offset at, if there is room.
+func (im *image) add(at int64, k byte) bool {
+	if len(im.refs) >= maxRefs {
+		return false
+	}
+	im.refs = append(im.refs, uint32(at))
+	if im.kinds != nil {
+		im.kinds = append(im.kinds, k)
+	}
+	return true
+}
+
+// kind returns the kind of the i-th reference.
+func (im *image) kind(i int) byte {
+	if im.kinds == nil {
+		return refPlain
+	}
+	return im.kinds[i]
+}
+
+// isGoFunctab reports whether b starts a Go 1.20+ function table
+// (runtime.pcHeader) for 64-bit pointers.
+func isGoFunctab(b []byte) bool {
+	return len(b) >= 72 && binary.LittleEndian.Uint32(b) == 0xfffffff1 && b[4] == 0 && b[5] == 0 && b[7] == 8
+}
+
+// maxGoFuncFields caps the PC-data offsets read from one Go function
+// record.
+const maxGoFuncFields = 16
+
+// scanGoFunctab records the offsets of the Go function table that region
+// g starts with: per function, the entry and record offsets of the table,
+// then in each record, in the table's order while the records ascend and
+// do not overlap, the entry, name and non-zero PC table offsets.
+func (im *image) scanGoFunctab(r io.ReaderAt, g region) error {
+	le := binary.LittleEndian
+	var h [72]byte
+	if err := readAt(r, h[:], g.off); err != nil {
+		return err
+	}
+	size := uint64(g.end - g.off)
+	nfunc := le.Uint64(h[8:])
+	text := le.Uint64(h[24:])
+	funcname, pctab, functab := le.Uint64(h[32:]), le.Uint64(h[56:]), le.Uint64(h[64:])
+	if funcname > size || pctab > size || functab > size || nfunc > (size-functab)/8 {
+		return nil
+	}
+	if text == 0 {
+		text = im.lo
+	}
+	im.kinds = make([]byte, len(im.refs), cap(im.refs))
+	im.bases = [numKinds]uint64{refGoText: text, refGoFunctab: g.addrOf(g.off + int64(functab)),
+		refGoFuncname: g.addrOf(g.off + int64(funcname)), refGoPctab: g.addrOf(g.off + int64(pctab))}
+	tab := g.off + int64(functab)
+	for i := range int64(nfunc) {
+		if !im.add(tab+8*i, refGoText) || !im.add(tab+8*i+4, refGoFunctab) {
+			return nil
+		}
+	}
+	chunk := make([]byte, scanChunk)
+	var rec [44 + 4*maxGoFuncFields]byte
+	next := functab + 8*nfunc // records start after the table
+	for c := uint64(0); c < nfunc; c += scanChunk / 8 {
+		n := min(nfunc-c, scanChunk/8)
+		b := chunk[:8*n]
+		if err := readAt(r, b, tab+int64(8*c)); err != nil {
+			return err
+		}
+		for i := range n {
+			fo := functab + uint64(le.Uint32(b[8*i+4:]))
+			if fo < next || fo > size || size-fo < 44 {
+				continue
+			}
+			rb := rec[:min(uint64(len(rec)), size-fo)]
+			if err := readAt(r, rb, g.off+int64(fo)); err != nil {
+				return err
+			}
+			at := g.off + int64(fo)
+			fields := [3 + maxGoFuncFields]int{16, 20, 24}
+			nf := 3
+			for j := range min(int(le.Uint32(rb[28:])), maxGoFuncFields) {
+				if f := 44 + 4*j; f+4 <= len(rb) {
+					fields[nf] = f
+					nf++
+				}
+			}
+			if !im.add(at, refGoText) || !im.add(at+4, refGoFuncname) {
+				return nil
+			}
+			for _, f := range fields[:nf] {
+				if le.Uint32(rb[f:]) != 0 && !im.add(at+int64(f), refGoPctab) {
+					return nil
+				}
+			}
+			next = fo + 44 + 4*uint64(min(le.Uint32(rb[28:]), maxGoFuncFields))
+		}
+	}
+	return nil
 }
 
 // pointer reports whether v is an address of the image.

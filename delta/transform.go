@@ -112,7 +112,7 @@ func (x *projector) ReadAt(p []byte, off int64) (int, error) {
 		} else if err := readAt(x.r, b, pos); err != nil {
 			return 0, err
 		}
-		n := x.im.project(g, b, pos, x.m)
+		n := x.im.project(g, b, pos, x.m, x.im.kind(i))
 		// Copy the projected bytes that fall in p.
 		lo, hi := max(pos, off), min(pos+int64(n), end)
 		if lo < hi {
@@ -126,9 +126,18 @@ func (x *projector) ReadAt(p []byte, off int64) (int, error) {
 // whose bytes (up to 8, fewer at the end of the region) b holds, to its
 // value moved by m, and returns its length. Targets and sites are
 // addresses in the base.
-func (im *image) project(g region, b []byte, pos int64, m *addrMap) int {
+func (im *image) project(g region, b []byte, pos int64, m *addrMap, k byte) int {
 	le := binary.LittleEndian
 	switch {
+	case k != refPlain:
+		// An offset v from a base B: its target B+v moves by the map,
+		// and so may B.
+		if len(b) < 4 {
+			return 0
+		}
+		v, base := le.Uint32(b), im.bases[k]
+		le.PutUint32(b, v+uint32(m.of(base+uint64(v))-m.of(base)))
+		return 4
 	case !g.exec:
 		if len(b) < 8 {
 			return 0
@@ -219,9 +228,14 @@ func arm64SetLow12(w2 uint32, imm uint64) uint32 {
 
 // refSample returns a reference's site and target addresses, for matching
 // references of the base and the result; ok = false if it has none.
-func (im *image) refSample(g region, b []byte, pos int64) (site, target uint64, ok bool) {
+func (im *image) refSample(g region, b []byte, pos int64, k byte) (site, target uint64, ok bool) {
 	le := binary.LittleEndian
 	switch {
+	case k != refPlain:
+		if len(b) < 4 {
+			return 0, 0, false
+		}
+		return g.addrOf(pos), im.bases[k] + uint64(le.Uint32(b)), true
 	case !g.exec:
 		if len(b) < 8 {
 			return 0, 0, false
@@ -325,7 +339,7 @@ func buildMap(old, nw []byte, imo *image, imn *image, ctls []ctl) *addrMap {
 			np := int(imn.refs[k])
 			op := np - c.newPos + c.oldPos
 			j := sort.Search(len(imo.refs), func(i int) bool { return int(imo.refs[i]) >= op })
-			if j >= len(imo.refs) || int(imo.refs[j]) != op {
+			if j >= len(imo.refs) || int(imo.refs[j]) != op || imo.kind(j) != imn.kind(k) {
 				continue
 			}
 			gi, gn := imo.regionAt(int64(op)), imn.regionAt(int64(np))
@@ -333,8 +347,8 @@ func buildMap(old, nw []byte, imo *image, imn *image, ctls []ctl) *addrMap {
 				continue
 			}
 			ro, rn := imo.regions[gi], imn.regions[gn]
-			so, to, ok1 := imo.refSample(ro, old[op:min(int64(op)+8, ro.end)], int64(op))
-			sn, tn, ok2 := imn.refSample(rn, nw[np:min(int64(np)+8, rn.end)], int64(np))
+			so, to, ok1 := imo.refSample(ro, old[op:min(int64(op)+8, ro.end)], int64(op), imo.kind(j))
+			sn, tn, ok2 := imn.refSample(rn, nw[np:min(int64(np)+8, rn.end)], int64(np), imn.kind(k))
 			if !ok1 || !ok2 {
 				continue
 			}
