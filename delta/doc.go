@@ -167,7 +167,9 @@
 // if the hash matches), reading only the headers and one pass over the
 // regions in 64 KiB pieces, and keeps 4
 // bytes per reference (5 if the base has a Go function table) and 16 per
-// map entry: at most 20 MiB and 1 MiB on top of the bound below. Its work stays linear: O(base size) to find the
+// map entry: at most 20 MiB and 1 MiB on top of the bound below (while the
+// list of references grows, the previous array may be live too, up to
+// 2.25 × the list for a moment). Its work stays linear: O(base size) to find the
 // references, O(log n) per reference read.
 //
 // A block carries three streams, in this order:
