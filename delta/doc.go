@@ -125,6 +125,26 @@
 //     end in the region (PC tables); the record ends at r+44+4·min(npcdata,
 //     16). These are offsets, 32-bit, from the base B of their kind: the
 //     text's address, or the address of the table, names or PC tables.
+//   - The first non-executable region that starts with 01 1B 03 3B (an
+//     .eh_frame_hdr: version 1, a PC-relative signed 4-byte pointer to
+//     .eh_frame, a 4-byte count n, a table of signed 4-byte offsets from
+//     the section) with n ≤ (size − 12)/8 is not scanned for pointers.
+//     Recorded: the 2n table fields at 12+4i (kind hdr, base B = the
+//     section's address). The pointer at 4 gives the address E of
+//     .eh_frame: E = address + 4 + the pointer.
+//   - A later non-executable region at address E is read as .eh_frame,
+//     not scanned for pointers: records from its start, each a 4-byte
+//     length l (stop at 0, 0xFFFFFFFF, l < 4 or a record past the
+//     region) and a 4-byte ID. ID 0 is a CIE (the first 4096 are read,
+//     up to 64 bytes): version 1 or 3, an augmentation string starting
+//     with 'z', two ULEBs, the return register (a byte in version 1, else
+//     a ULEB), the augmentation length (ULEB), then per character: 'R'
+//     gives the FDE encoding, 'L' skips a byte, 'P' skips an encoding
+//     byte whose low nibble is 3 or B and 4 bytes (else no encoding), 'S'
+//     and 'B' nothing, others no encoding. Otherwise the record is an FDE
+//     of the CIE at its ID's position minus the ID; if that CIE's encoding
+//     is 0x1B and l ≥ 8, its initial location at record+8 is recorded
+//     (kind pcrel, base B = the field's own address).
 //   - Executable x86-64 regions, scanned from each position p, which
 //     advances by 1 unless a reference is found, then past it: E8 or E9
 //     (field at p+1), 0F 80..8F (p+2), or an optional 66/F2/F3 prefix, an
@@ -146,7 +166,8 @@
 // Projecting. Each reference is rewritten in place, from the base's bytes:
 //   - a pointer v becomes v + shift(v);
 //   - an offset v of the Go function table with base B becomes
-//     v + shift(B+v) − shift(B), modulo 2^32;
+//     v + shift(B+v) − shift(B), modulo 2^32; one of kind hdr or pcrel the
+//     same, with v taken as signed;
 //   - an x86-64 field d with site s (the address after it) and target
 //     t = s + d becomes d + shift(t) − shift(s), modulo 2^32;
 //   - an arm64 branch or literal load with target t = pc + 4·imm takes

@@ -45,8 +45,11 @@ type image struct {
 	// kinds, if not nil, holds each reference's kind (refPlain, or an
 	// offset from one of the Go function table's bases).
 	kinds []byte
-	// bases of the offsets in the Go function table, by kind.
+	// bases of the offsets in the Go function table and .eh_frame_hdr, by
+	// kind.
 	bases [numKinds]uint64
+	// ehFrame is the address of .eh_frame as .eh_frame_hdr gives it, or 0.
+	ehFrame uint64
 }
 
 // Reference kinds: refPlain is found by its region's machine code or
@@ -59,6 +62,8 @@ const (
 	refGoFunctab
 	refGoFuncname
 	refGoPctab
+	refEhHdr   // a signed 32-bit offset from the .eh_frame_hdr section
+	refPCRel32 // a signed 32-bit offset from its own address (.eh_frame)
 	numKinds
 )
 

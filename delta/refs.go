@@ -32,6 +32,19 @@ func (im *image) findRefs(r io.ReaderAt) error {
 				}
 				break
 			}
+			if p == g.off && !g.exec && im.bases[refEhHdr] == 0 && isEhFrameHdr(b) {
+				if err := im.scanEhFrameHdr(r, g, b); err != nil {
+					return err
+				}
+				break
+			}
+			if p == g.off && !g.exec && im.ehFrame != 0 && g.addr == im.ehFrame {
+				im.ehFrame = 0
+				if err := im.scanEhFrame(r, g); err != nil {
+					return err
+				}
+				break
+			}
 			// Positions up to stop start in this chunk; a reference that
 			// starts there may end in the look-ahead.
 			stop := min(p+scanChunk, g.end)
@@ -143,9 +156,9 @@ func (im *image) scanGoFunctab(r io.ReaderAt, g region) error {
 	if text == 0 {
 		text = im.lo
 	}
-	im.kinds = make([]byte, len(im.refs), cap(im.refs))
-	im.bases = [numKinds]uint64{refGoText: text, refGoFunctab: g.addrOf(g.off + int64(functab)),
-		refGoFuncname: g.addrOf(g.off + int64(funcname)), refGoPctab: g.addrOf(g.off + int64(pctab))}
+	im.useKinds()
+	im.bases[refGoText], im.bases[refGoFunctab] = text, g.addrOf(g.off+int64(functab))
+	im.bases[refGoFuncname], im.bases[refGoPctab] = g.addrOf(g.off+int64(funcname)), g.addrOf(g.off+int64(pctab))
 	tab := g.off + int64(functab)
 	for i := range int64(nfunc) {
 		if !im.add(tab+8*i, refGoText) || !im.add(tab+8*i+4, refGoFunctab) {
@@ -191,6 +204,137 @@ func (im *image) scanGoFunctab(r io.ReaderAt, g region) error {
 		}
 	}
 	return nil
+}
+
+// isEhFrameHdr reports whether b starts an .eh_frame_hdr section as
+// compilers write it: version 1, a PC-relative 4-byte pointer to
+// .eh_frame, a 4-byte count, and a table of 4-byte offsets from the
+// section.
+func isEhFrameHdr(b []byte) bool {
+	return len(b) >= 12 && b[0] == 1 && b[1] == 0x1b && b[2] == 0x03 && b[3] == 0x3b
+}
+
+// useKinds starts recording each reference's kind.
+func (im *image) useKinds() {
+	if im.kinds == nil {
+		im.kinds = make([]byte, len(im.refs), cap(im.refs))
+	}
+}
+
+// scanEhFrameHdr records the offsets of an .eh_frame_hdr table: per FDE,
+// its initial location and its address, both from the section's address,
+// and notes where .eh_frame is.
+func (im *image) scanEhFrameHdr(r io.ReaderAt, g region, b []byte) error {
+	le := binary.LittleEndian
+	n := uint64(le.Uint32(b[8:]))
+	if n > uint64(g.end-g.off-12)/8 {
+		return nil
+	}
+	im.useKinds()
+	im.bases[refEhHdr] = g.addr
+	im.ehFrame = g.addr + 4 + uint64(int64(int32(le.Uint32(b[4:]))))
+	for i := range int64(2 * n) {
+		if !im.add(g.off+12+4*i, refEhHdr) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// scanEhFrame records the initial location of each FDE of an .eh_frame
+// section whose CIE gives it the encoding PC-relative signed 4 bytes
+// (0x1b), walking the records from the start to a zero or 64-bit length,
+// or to one that does not fit.
+func (im *image) scanEhFrame(r io.ReaderAt, g region) error {
+	le := binary.LittleEndian
+	im.useKinds()
+	encs := map[int64]byte{} // CIE offset -> FDE pointer encoding
+	var h [64]byte
+	for p := g.off; p+8 <= g.end; {
+		if err := readAt(r, h[:8], p); err != nil {
+			return err
+		}
+		l := int64(le.Uint32(h[:]))
+		if l == 0 || l == 0xffffffff || l < 4 || l > g.end-p-4 {
+			return nil
+		}
+		id := int64(le.Uint32(h[4:]))
+		if id == 0 {
+			if len(encs) < maxSections {
+				hb := h[:min(int64(len(h)), l+4)]
+				if err := readAt(r, hb, p); err != nil {
+					return err
+				}
+				encs[p] = cieEncoding(hb[8:])
+			}
+		} else if c := p + 4 - id; encs[c] == 0x1b && l >= 8 {
+			if !im.add(p+8, refPCRel32) {
+				return nil
+			}
+		}
+		p += 4 + l
+	}
+	return nil
+}
+
+// cieEncoding returns the FDE pointer encoding of the CIE whose bytes after
+// its ID are b (version 1 or 3, augmentation "z…R…"), or 0.
+func cieEncoding(b []byte) byte {
+	if len(b) < 2 || (b[0] != 1 && b[0] != 3) {
+		return 0
+	}
+	i := 1
+	aug := i
+	for i < len(b) && b[i] != 0 {
+		i++
+	}
+	if i >= len(b) || b[aug] != 'z' {
+		return 0
+	}
+	augs := b[aug+1 : i]
+	i++
+	skipLEB := func() bool {
+		for i < len(b) {
+			i++
+			if b[i-1] < 0x80 {
+				return true
+			}
+		}
+		return false
+	}
+	if !skipLEB() || !skipLEB() { // code and data alignment
+		return 0
+	}
+	if b[0] == 1 {
+		i++ // return register, a byte
+	} else if !skipLEB() {
+		return 0
+	}
+	if !skipLEB() { // augmentation data length
+		return 0
+	}
+	for _, c := range augs {
+		switch c {
+		case 'R':
+			if i < len(b) {
+				return b[i]
+			}
+			return 0
+		case 'L':
+			i++
+		case 'P':
+			// The personality pointer's size follows from its encoding;
+			// only 4-byte ones (0x?3, 0x?b) are taken.
+			if i >= len(b) || (b[i]&0x0f != 0x03 && b[i]&0x0f != 0x0b) {
+				return 0
+			}
+			i += 5
+		case 'S', 'B':
+		default:
+			return 0
+		}
+	}
+	return 0
 }
 
 // pointer reports whether v is an address of the image.

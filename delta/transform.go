@@ -135,8 +135,9 @@ func (im *image) project(g region, b []byte, pos int64, m *addrMap, k byte) int 
 		if len(b) < 4 {
 			return 0
 		}
-		v, base := le.Uint32(b), im.bases[k]
-		le.PutUint32(b, v+uint32(m.of(base+uint64(v))-m.of(base)))
+		v := le.Uint32(b)
+		base, t := im.offsetTarget(g, pos, k, v)
+		le.PutUint32(b, v+uint32(m.of(t)-m.of(base)))
 		return 4
 	case !g.exec:
 		if len(b) < 8 {
@@ -201,6 +202,23 @@ func (im *image) project(g region, b []byte, pos int64, m *addrMap, k byte) int 
 	return 0
 }
 
+// offsetTarget returns the base and the target of the offset v of kind k
+// at file offset pos of region g: Go's offsets are unsigned from their
+// table's bases, .eh_frame_hdr's signed from the section, .eh_frame's
+// signed from their own address.
+func (im *image) offsetTarget(g region, pos int64, k byte, v uint32) (base, t uint64) {
+	switch k {
+	case refEhHdr:
+		base = im.bases[k]
+		return base, base + uint64(int64(int32(v)))
+	case refPCRel32:
+		base = g.addrOf(pos)
+		return base, base + uint64(int64(int32(v)))
+	}
+	base = im.bases[k]
+	return base, base + uint64(v)
+}
+
 // arm64Low12 reports whether w2 completes the ADRP w: an ADD (immediate,
 // 64-bit, unshifted) or a 32- or 64-bit LDR (unsigned offset) whose base
 // register is the ADRP's destination. It returns the low 12 bits it adds
@@ -235,7 +253,8 @@ func (im *image) refSample(g region, b []byte, pos int64, k byte) (site, target 
 		if len(b) < 4 {
 			return 0, 0, false
 		}
-		return g.addrOf(pos), im.bases[k] + uint64(le.Uint32(b)), true
+		_, t := im.offsetTarget(g, pos, k, le.Uint32(b))
+		return g.addrOf(pos), t, true
 	case !g.exec:
 		if len(b) < 8 {
 			return 0, 0, false

@@ -465,3 +465,62 @@ func TestMapSectionErrors(t *testing.T) {
 		require.ErrorIs(t, err, ErrFormat, name)
 	}
 }
+
+// TestEhFrame checks the finder on an .eh_frame_hdr table and the
+// .eh_frame it points to: a CIE with augmentation "zR" and encoding 0x1b,
+// and FDEs whose initial locations are PC-relative.
+func TestEhFrame(t *testing.T) {
+	t.Parallel()
+	le := binary.LittleEndian
+	const hdrAddr, frameAddr = 0x10000, 0x10100
+	// .eh_frame: a CIE, two FDEs of it, a terminator.
+	cie := []byte{1, 'z', 'R', 0, 1, 0x78, 16, 1, 0x1b, 0, 0, 0}
+	frame := le.AppendUint32(nil, uint32(4+len(cie)))
+	frame = le.AppendUint32(frame, 0)
+	frame = append(frame, cie...)
+	var fdes []int
+	for range 2 {
+		at := len(frame)
+		fdes = append(fdes, at)
+		frame = le.AppendUint32(frame, 16)
+		frame = le.AppendUint32(frame, uint32(at+4)) // back to the CIE at 0
+		frame = le.AppendUint32(frame, uint32(int32(0x1000)-int32(frameAddr+at+8)))
+		frame = le.AppendUint32(frame, 0x40)
+		frame = le.AppendUint32(frame, 0)
+	}
+	frame = le.AppendUint32(frame, 0)
+	hdr := []byte{1, 0x1b, 0x03, 0x3b}
+	hdr = le.AppendUint32(hdr, uint32(frameAddr-(hdrAddr+4)))
+	hdr = le.AppendUint32(hdr, 2)
+	fn := int32(0x1000)
+	for _, at := range fdes {
+		hdr = le.AppendUint32(hdr, uint32(fn-hdrAddr))
+		hdr = le.AppendUint32(hdr, uint32(frameAddr+at-hdrAddr))
+	}
+	file := make([]byte, 0x300)
+	copy(file[0x100:], hdr)
+	copy(file[0x200:], frame)
+	im := &image{arch: archX86, regions: []region{
+		{off: 0x10, end: 0x20, addr: 0x1000, exec: true},
+		{off: 0x100, end: 0x100 + int64(len(hdr)), addr: hdrAddr},
+		{off: 0x200, end: 0x200 + int64(len(frame)), addr: frameAddr},
+	}}
+	require.True(t, im.finish())
+	require.NoError(t, im.findRefs(bytes.NewReader(file)))
+	var got []uint32
+	for i, p := range im.refs {
+		if k := im.kind(i); k == refEhHdr || k == refPCRel32 {
+			got = append(got, p)
+		}
+	}
+	want := []uint32{0x10c, 0x110, 0x114, 0x118, uint32(0x200 + fdes[0] + 8), uint32(0x200 + fdes[1] + 8)}
+	assert.Equal(t, want, got)
+	// Every offset's target is the function at 0x1000.
+	for i, p := range im.refs {
+		if k := im.kind(i); k == refEhHdr && (p-0x10c)%8 == 0 || k == refPCRel32 {
+			g := im.regions[im.regionAt(int64(p))]
+			_, tgt := im.offsetTarget(g, int64(p), k, le.Uint32(file[p:]))
+			assert.Equal(t, uint64(0x1000), tgt, "offset at %#x", p)
+		}
+	}
+}
