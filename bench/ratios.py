@@ -14,6 +14,12 @@ CODE_PAIRS = {
     "go1.26.7-8_compile", "go1.26.7-8_go", "go1.27.3-4_compile", "go1.27.3-4_go",
     "libxml2", "openssl_libcrypto", "openssl_libssl",
 }
+# arm64 pairs with code changes (ELF from the Go toolchain and Debian, Mach-O
+# from npm); arm64_go1.26.7-8_go changes only its version string.
+ARM64_CODE_PAIRS = {
+    "arm64_go1.26.7-8_compile", "arm64_libxml2", "arm64_openssl_libcrypto",
+    "arm64_openssl_libssl", "macho_arm64_libvips",
+}
 
 
 def main():
@@ -27,7 +33,7 @@ def main():
         d = dict(zip(hdr, r))
         if d.get("status") == "ok":
             by.setdefault(d["pair"], {})[d["tool"]] = d
-    rows, logs = [], []
+    rows, logs, arm = [], [], []
     for pair in sorted(by):
         b, o = by[pair].get("bsdiff"), by[pair].get(tool)
         if not b or not o:
@@ -36,6 +42,8 @@ def main():
         size = num(o, "patch_bytes") / num(b, "patch_bytes")
         if pair in CODE_PAIRS:
             logs.append(math.log(size))
+        if pair in ARM64_CODE_PAIRS:
+            arm.append(math.log(size))
         # A median under 10 ms is below GNU time's resolution.
         def wall(k):
             if num(b, k) <= 0.01:
@@ -52,8 +60,11 @@ def main():
     print("|---|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     if logs:
-        print(f"\nGeometric mean of size × bsdiff over the {len(logs)} code pairs: "
+        print(f"\nGeometric mean of size × bsdiff over the {len(logs)} x86-64 code pairs: "
               f"{math.exp(sum(logs) / len(logs)):.3f}")
+    if arm:
+        print(f"\nGeometric mean of size × bsdiff over the {len(arm)} arm64 code pairs: "
+              f"{math.exp(sum(arm) / len(arm)):.3f}")
 
 
 if __name__ == "__main__":

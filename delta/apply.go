@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -27,7 +28,7 @@ func Apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) err
 // apply is Apply on a fresh applier a, whose counters tests read after it.
 func (a *applier) apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch io.Reader) error {
 	br := bufio.NewReaderSize(patch, ioBuf)
-	h, err := readHeader(br)
+	h, transform, err := readHeader(br)
 	if err != nil {
 		return err
 	}
@@ -36,7 +37,23 @@ func (a *applier) apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch i
 	}
 	buf := make([]byte, ioBuf)
 	hs := sha256.New()
-	if err := hashBase(hs, base, baseSize, buf); err != nil {
+	// With transform 1 the references are found while the base is hashed
+	// (io.ReaderAt allows parallel reads), and used only if it matches.
+	var (
+		im    *image
+		imErr error
+		wg    sync.WaitGroup
+	)
+	if transform == transformRefs {
+		wg.Go(func() {
+			if im = parseImage(base, baseSize); im != nil {
+				imErr = im.findRefs(base)
+			}
+		})
+	}
+	err = hashBase(hs, base, baseSize, buf)
+	wg.Wait()
+	if err != nil {
 		return err
 	}
 	if [sha256.Size]byte(hs.Sum(nil)) != h.BaseSHA256 {
@@ -50,8 +67,21 @@ func (a *applier) apply(dst io.Writer, base io.ReaderAt, baseSize int64, patch i
 	hs.Reset()
 	*a = applier{
 		br: br, base: base, baseSize: baseSize, buf: buf, dec: dec,
-		out: newOutPipe(dst, hs), resultSize: h.ResultSize,
+		resultSize: h.ResultSize,
 	}
+	if transform == transformRefs {
+		m, err := a.readMap()
+		if err != nil {
+			return err
+		}
+		if imErr != nil {
+			return imErr
+		}
+		if im != nil {
+			a.base = &projector{r: base, im: im, m: m}
+		}
+	}
+	a.out = newOutPipe(dst, hs)
 	defer a.out.close()
 	if err := a.blocks(); err != nil {
 		return err
@@ -216,6 +246,48 @@ func (a *applier) block(marker byte) error {
 		}
 	}
 	return a.exec()
+}
+
+// readMap reads the address map that follows the header of a patch with
+// transformRefs: its decoded length (uvarint, 1 to maxStream), its
+// compressed length (uvarint, 0 if stored, else at most maxStream), and its
+// bytes.
+func (a *applier) readMap() (*addrMap, error) {
+	raw, err := readUvarint(a.br, "address map length", maxStream)
+	if err != nil {
+		return nil, err
+	}
+	if raw == 0 {
+		return nil, fmt.Errorf("%w: empty address map", ErrFormat)
+	}
+	comp, err := readUvarint(a.br, "address map compressed length", maxStream)
+	if err != nil {
+		return nil, err
+	}
+	s := make([]byte, raw)
+	if comp == 0 {
+		if _, err := io.ReadFull(a.br, s); err != nil {
+			return nil, truncated(err, "address map")
+		}
+	} else {
+		c := make([]byte, len(zstdMagic)+int(comp))
+		copy(c, zstdMagic)
+		if _, err := io.ReadFull(a.br, c[len(zstdMagic):]); err != nil {
+			return nil, truncated(err, "address map")
+		}
+		d, err := a.dec.DecodeAll(c, s[:0])
+		if err != nil {
+			return nil, fmt.Errorf("%w: address map: %v", ErrFormat, err)
+		}
+		if len(d) != len(s) {
+			return nil, fmt.Errorf("%w: address map decodes to %d bytes, declared %d", ErrFormat, len(d), len(s))
+		}
+		s = d
+	}
+	if a.stats != nil {
+		a.stats.MapBytes = int64(len(s))
+	}
+	return parseMap(s)
 }
 
 // grow returns b resized to n bytes, reallocating only if needed.

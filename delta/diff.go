@@ -86,17 +86,58 @@ func readAll(r io.Reader) ([]byte, error) {
 // exceeds limit (softLimit but in tests).
 func diffBytes(dst io.Writer, old, nw []byte, limit int) (*Header, error) {
 	h := &Header{BaseSize: int64(len(old)), ResultSize: int64(len(nw))}
-	var (
-		idx *index
-		wg  sync.WaitGroup
-	)
+	var wg sync.WaitGroup
 	wg.Go(func() { h.BaseSHA256 = sha256.Sum256(old) })
 	wg.Go(func() { h.ResultSHA256 = sha256.Sum256(nw) })
-	idx = newIndex(old)
+	all := align(old, nw)
 	wg.Wait()
+	proj, xmap := project(old, nw, all)
+	if xmap == nil {
+		blocks := buildBlocks(old, nw, all, limit)
+		old, nw, all = nil, nil, nil
+		debug.FreeOSMemory()
+		if err := encode(dst, h, nil, blocks); err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
+	// The transform pays for its map; the patch without it is kept if it
+	// is no larger, so that no file gets worse. The plain patch is made
+	// first, so that the base can go before the projected base is indexed
+	// and matched: projected references match where raw ones did not.
+	var withMap, plain bytes.Buffer
+	blocks := buildBlocks(old, nw, all, limit)
+	old, all = nil, nil
+	if err := encode(&plain, h, nil, blocks); err != nil {
+		return nil, err
+	}
+	blocks = nil
+	debug.FreeOSMemory()
+	all = align(proj, nw)
+	blocks = buildBlocks(proj, nw, all, limit)
+	proj, nw, all = nil, nil, nil
+	debug.FreeOSMemory()
+	if err := encode(&withMap, h, xmap, blocks); err != nil {
+		return nil, err
+	}
+	best := &withMap
+	if plain.Len() <= withMap.Len() {
+		best = &plain
+	}
+	if _, err := dst.Write(best.Bytes()); err != nil {
+		return nil, fmt.Errorf("delta: writing patch: %w", err)
+	}
+	return h, nil
+}
 
-	// Match the two halves of a result of 1 MiB or more in parallel; the
-	// seam costs at most one instruction.
+// align returns the instructions that make nw from old, matching the two
+// halves of a result of 1 MiB or more in parallel (the seam costs at most
+// one instruction). The index is released, and its pages returned to the
+// system, before it returns: each phase's garbage goes before the next
+// allocates, so that the peak is the largest phase rather than their sum.
+func align(old, nw []byte) []ctl {
+	var wg sync.WaitGroup
+	idx := newIndex(old)
 	var ctls [2][]ctl
 	mid := len(nw) / 2
 	if len(nw) < 1<<20 {
@@ -105,19 +146,40 @@ func diffBytes(dst io.Writer, old, nw []byte, limit int) (*Header, error) {
 	wg.Go(func() { ctls[1] = idx.match(nw, mid, len(nw)) })
 	ctls[0] = idx.match(nw, 0, mid)
 	wg.Wait()
-	// Each phase's garbage is collected and its pages returned to the
-	// system before the next allocates, so that the peak is the largest
-	// phase rather than their sum: the index goes before the blocks are
-	// built, the inputs before the compressor's tables are allocated.
 	idx = nil
 	debug.FreeOSMemory()
-	blocks := buildBlocks(old, nw, joinHalves(ctls[0], ctls[1]), limit)
-	old, nw, ctls = nil, nil, [2][]ctl{}
-	debug.FreeOSMemory()
-	if err := encode(dst, h, blocks); err != nil {
-		return nil, err
+	return joinHalves(ctls[0], ctls[1])
+}
+
+// project returns the bytes the instructions should apply to and the
+// encoded address map: when base and result are executables of one machine
+// that the references transform knows, the base with its references
+// projected through the map fitted to the alignment ctls; otherwise the
+// base itself and nil.
+func project(old, nw []byte, ctls []ctl) ([]byte, []byte) {
+	imo := parseImage(bytes.NewReader(old), int64(len(old)))
+	imn := parseImage(bytes.NewReader(nw), int64(len(nw)))
+	if imo == nil || imn == nil || imo.arch != imn.arch {
+		return old, nil
 	}
-	return h, nil
+	var wg sync.WaitGroup
+	wg.Go(func() { imn.findRefs(bytes.NewReader(nw)) })
+	imo.findRefs(bytes.NewReader(old))
+	wg.Wait()
+	m := buildMap(old, nw, imo, imn, ctls)
+	xmap := appendMap(nil, m)
+	if len(m.at) == 0 || len(xmap) > maxStream {
+		// Nothing moved: the projected base is the base.
+		return old, nil
+	}
+	// The decoder's own reader makes the projected base, so that both
+	// sides agree byte for byte.
+	proj := make([]byte, len(old))
+	x := &projector{r: bytes.NewReader(old), im: imo, m: m}
+	for off := 0; off < len(old); off += ioBuf {
+		x.ReadAt(proj[off:min(off+ioBuf, len(old))], int64(off))
+	}
+	return proj, xmap
 }
 
 // joinHalves returns the instructions of two halves of the result matched

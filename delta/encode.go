@@ -34,8 +34,9 @@ type rawBlock struct {
 	comp    [numStreams][]byte // nil if stored
 }
 
-// encode compresses blocks and writes the patch.
-func encode(dst io.Writer, h *Header, blocks []*rawBlock) error {
+// encode compresses blocks and writes the patch, with the address map
+// xmap if it is not nil (transformRefs).
+func encode(dst io.Writer, h *Header, xmap []byte, blocks []*rawBlock) error {
 	level := zstd.SpeedBetterCompression
 	if h.ResultSize >= bestFrom {
 		level = zstd.SpeedBestCompression
@@ -73,7 +74,23 @@ func encode(dst io.Writer, h *Header, blocks []*rawBlock) error {
 	}
 
 	w := bufio.NewWriterSize(dst, 1<<16)
-	w.Write(appendHeader(nil, h))
+	if xmap == nil {
+		w.Write(appendHeader(nil, h))
+	} else {
+		w.Write(appendHeaderT(nil, h, transformRefs))
+		c := enc.EncodeAll(xmap, nil)
+		var hdr []byte
+		hdr = binary.AppendUvarint(hdr, uint64(len(xmap)))
+		if len(c) > 4 && len(c)-4 < len(xmap) {
+			hdr = binary.AppendUvarint(hdr, uint64(len(c)-4))
+			w.Write(hdr)
+			w.Write(c[4:])
+		} else {
+			hdr = binary.AppendUvarint(hdr, 0)
+			w.Write(hdr)
+			w.Write(xmap)
+		}
+	}
 	var hdr []byte
 	for _, b := range blocks {
 		hdr = append(hdr[:0], markBlock)

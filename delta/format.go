@@ -77,7 +77,8 @@ func ReadHeader(patch io.Reader) (*Header, error) {
 	if !ok {
 		br = &oneByteReader{r: patch}
 	}
-	return readHeader(br)
+	h, _, err := readHeader(br)
+	return h, err
 }
 
 type oneByteReader struct {
@@ -90,37 +91,39 @@ func (o *oneByteReader) ReadByte() (byte, error) {
 	return o.b[0], err
 }
 
-func readHeader(r io.ByteReader) (*Header, error) {
+// readHeader reads the version line and the header, and returns the
+// header and its transform.
+func readHeader(r io.ByteReader) (*Header, byte, error) {
 	var m [len(magic)]byte
 	for i := range m {
 		b, err := r.ReadByte()
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, fmt.Errorf("%w: truncated version line %q", ErrFormat, m[:i])
+				return nil, 0, fmt.Errorf("%w: truncated version line %q", ErrFormat, m[:i])
 			}
-			return nil, fmt.Errorf("delta: reading patch: %w", err)
+			return nil, 0, fmt.Errorf("delta: reading patch: %w", err)
 		}
 		m[i] = b
 		if b != magic[i] {
-			return nil, fmt.Errorf("%w: it does not start with %q (read %q)", ErrFormat, strings.TrimSuffix(magic, "\n"), m[:i+1])
+			return nil, 0, fmt.Errorf("%w: it does not start with %q (read %q)", ErrFormat, strings.TrimSuffix(magic, "\n"), m[:i+1])
 		}
 	}
 	h := &Header{}
 	var err error
 	if h.BaseSize, h.BaseSHA256, err = readSizeHash(r, "base"); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if h.ResultSize, h.ResultSHA256, err = readSizeHash(r, "result"); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	t, err := r.ReadByte()
 	if err != nil {
-		return nil, truncated(err, "header")
+		return nil, 0, truncated(err, "header")
 	}
-	if t != transformNone {
-		return nil, fmt.Errorf("%w: unknown transform %d", ErrFormat, t)
+	if t != transformNone && t != transformRefs {
+		return nil, 0, fmt.Errorf("%w: unknown transform %d", ErrFormat, t)
 	}
-	return h, nil
+	return h, t, nil
 }
 
 func readSizeHash(r io.ByteReader, what string) (int64, [sha256.Size]byte, error) {
@@ -140,13 +143,15 @@ func readSizeHash(r io.ByteReader, what string) (int64, [sha256.Size]byte, error
 	return int64(n), sum, nil
 }
 
-func appendHeader(dst []byte, h *Header) []byte {
+func appendHeader(dst []byte, h *Header) []byte { return appendHeaderT(dst, h, transformNone) }
+
+func appendHeaderT(dst []byte, h *Header, transform byte) []byte {
 	dst = append(dst, magic...)
 	dst = binary.AppendUvarint(dst, uint64(h.BaseSize))
 	dst = append(dst, h.BaseSHA256[:]...)
 	dst = binary.AppendUvarint(dst, uint64(h.ResultSize))
 	dst = append(dst, h.ResultSHA256[:]...)
-	return append(dst, transformNone)
+	return append(dst, transform)
 }
 
 // readUvarint reads a uvarint no larger than limit from a patch.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"hash"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 )
@@ -73,4 +74,78 @@ func (w *hashWriter) Write(p []byte) (int, error) {
 	}
 	w.n += int64(len(p))
 	return w.h.Write(p)
+}
+
+// FuzzImage feeds hostile executables to the parser and reference finder
+// that Apply runs on a base: they must never panic, loop or allocate
+// without bound, must find references in ascending order inside the
+// regions, and the projected bytes at an offset must not depend on how the
+// base is read.
+func FuzzImage(f *testing.F) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, arch := range []int{archX86, archARM64} {
+		p := newProgram(r, arch, 4)
+		f.Add(p.elf())
+		f.Add(p.macho())
+		f.Add(p.elfGo())
+	}
+	f.Add([]byte("\x7fELF\x02\x01\x01"))
+	f.Fuzz(func(t *testing.T, file []byte) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		im := parseImage(bytes.NewReader(file), int64(len(file)))
+		if im == nil {
+			return
+		}
+		if err := im.findRefs(bytes.NewReader(file)); err != nil {
+			t.Fatalf("findRefs: %v", err)
+		}
+		runtime.ReadMemStats(&after)
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+			t.Fatalf("parsing allocated %d bytes", grew)
+		}
+		for i, p := range im.refs {
+			if i > 0 && p <= im.refs[i-1] {
+				t.Fatalf("references out of order at %d", i)
+			}
+			if im.regionAt(int64(p)) < 0 {
+				t.Fatalf("reference at %d outside every region", p)
+			}
+		}
+		m := &addrMap{at: []uint64{im.lo, im.lo + 64}, shift: []int64{12, -8}}
+		x := &projector{r: bytes.NewReader(file), im: im, m: m}
+		whole := make([]byte, len(file))
+		if _, err := x.ReadAt(whole, 0); err != nil {
+			t.Fatal(err)
+		}
+		step := len(file)%997 + 1
+		for off := 0; off < len(file); off += step {
+			part := make([]byte, min(step, len(file)-off))
+			if _, err := x.ReadAt(part, int64(off)); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(part, whole[off:off+len(part)]) {
+				t.Fatalf("projected bytes at %d depend on the read", off)
+			}
+		}
+	})
+}
+
+// FuzzMap feeds hostile address maps to their decoder: it must never
+// panic, and what it accepts must encode back to the same bytes.
+func FuzzMap(f *testing.F) {
+	f.Add(appendMap(nil, &addrMap{at: []uint64{0x1000, 0x2000}, shift: []int64{16, -4}}))
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseMap(b)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(appendMap(nil, m), b) {
+			t.Fatal("an accepted map has another encoding")
+		}
+	})
 }

@@ -185,7 +185,7 @@ func TestHeaderErrors(t *testing.T) {
 		{"long base size", append(append([]byte(magic), 0x84, 0x00), good[len(magic)+1:]...), ErrFormat},
 		{"unknown transform", func() []byte {
 			p := append([]byte(nil), good...)
-			p[len(magic)+1+32+1+32] = 1
+			p[len(magic)+1+32+1+32] = 2
 			return p
 		}(), ErrFormat},
 	}

@@ -18,6 +18,9 @@ type Stats struct {
 	StreamBytes  [3]int64 // decoded size of each stream
 	PatchBytes   [3]int64 // size of each stream in the patch
 	Size         int64    // size of the whole patch
+	Transform    byte     // 0, or 1 for the references transform
+	MapEntries   int      // entries of the references transform's address map
+	MapBytes     int64    // decoded size of the address map
 }
 
 // Inspect reads a whole patch and returns its statistics, checking its
@@ -25,7 +28,7 @@ type Stats struct {
 func Inspect(patch io.Reader) (*Stats, error) {
 	cr := &countReader{r: patch}
 	br := bufio.NewReaderSize(cr, ioBuf)
-	h, err := readHeader(br)
+	h, transform, err := readHeader(br)
 	if err != nil {
 		return nil, err
 	}
@@ -36,6 +39,14 @@ func Inspect(patch io.Reader) (*Stats, error) {
 	defer dec.Close()
 	st := &Stats{Header: *h}
 	a := &applier{br: br, baseSize: h.BaseSize, resultSize: h.ResultSize, dec: dec, stats: st}
+	if transform == transformRefs {
+		m, err := a.readMap()
+		if err != nil {
+			return nil, err
+		}
+		st.Transform = transform
+		st.MapEntries = len(m.at)
+	}
 	if err := a.blocks(); err != nil {
 		return nil, err
 	}

@@ -15,7 +15,38 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var updateVectors = flag.Bool("update-vectors", false, "rewrite testdata/vectors and the FuzzApply seeds (only when the format version changes)")
+var (
+	updateVectors          = flag.Bool("update-vectors", false, "rewrite testdata/vectors and the FuzzApply seeds (only when the format version changes)")
+	updateTransformVectors = flag.Bool("update-transform-vectors", false, "write the vectors of the references transform (only when it is new)")
+)
+
+// makeTransformVectors builds the vectors of transform 1, one per file
+// format and machine; it runs only with -update-transform-vectors.
+func makeTransformVectors(t *testing.T) []vector {
+	var vs []vector
+	for _, tc := range []struct {
+		name string
+		arch int
+		file func(*program) []byte
+	}{
+		{"refs-elf-x86-64", archX86, (*program).elf},
+		{"refs-elf-arm64", archARM64, (*program).elf},
+		{"refs-macho-arm64", archARM64, (*program).macho},
+		{"refs-elf-x86-64-go", archX86, (*program).elfGo},
+	} {
+		r := rand.New(rand.NewPCG(2026, uint64(tc.arch)))
+		p := newProgram(r, tc.arch, 120)
+		base, result := tc.file(p), tc.file(p.patched(r, 10, 100))
+		var pb bytes.Buffer
+		_, err := Diff(&pb, bytes.NewReader(base), bytes.NewReader(result))
+		require.NoError(t, err)
+		st, err := Inspect(bytes.NewReader(pb.Bytes()))
+		require.NoError(t, err)
+		require.Equal(t, byte(transformRefs), st.Transform, tc.name)
+		vs = append(vs, vector{tc.name, base, result, pb.Bytes()})
+	}
+	return vs
+}
 
 // vector is a frozen (base, result, patch) triple: every future decoder
 // must turn base into result with patch.
@@ -98,6 +129,16 @@ func writeVectors(t *testing.T, vs []vector) {
 func TestVectors(t *testing.T) {
 	if *updateVectors {
 		writeVectors(t, makeVectors(t))
+	}
+	if *updateTransformVectors {
+		// Only new vectors are written: frozen ones never change.
+		var fresh []vector
+		for _, v := range makeTransformVectors(t) {
+			if _, err := os.Stat(filepath.Join("testdata/vectors", v.name+".patch")); err != nil {
+				fresh = append(fresh, v)
+			}
+		}
+		writeVectors(t, fresh)
 	}
 	t.Parallel()
 	for _, v := range readVectors(t) {
