@@ -46,7 +46,8 @@ func FuzzVersion(f *testing.F) {
 		if c, d := CompareVersions(a, b), CompareVersions(b, a); c != -d || c < -1 || c > 1 {
 			t.Fatalf("compare(%q, %q) = %d, compare(%q, %q) = %d", a, b, c, b, a, d)
 		}
-		old := func(v string) bool { return semver.IsValid(v) && semver.Canonical(v) == v }
+		// The old rule: at most 64 bytes of canonical semver.
+		old := func(v string) bool { return len(v) <= 64 && semver.IsValid(v) && semver.Canonical(v) == v }
 		if old(a) && old(b) && errA == nil && errB == nil && CompareVersions(a, b) != semver.Compare(a, b) {
 			t.Fatalf("compare(%q, %q) = %d, semver says %d", a, b, CompareVersions(a, b), semver.Compare(a, b))
 		}
