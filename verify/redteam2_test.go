@@ -6,10 +6,7 @@ package verify_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
-	"github.com/patchtrust/patchtrust/internal/layout"
 	"github.com/patchtrust/patchtrust/tuf"
 	"github.com/patchtrust/patchtrust/verify"
 )
@@ -32,15 +28,8 @@ func (f *fixture) poisonWithdrawals(entries map[string][]int) {
 	f.forgeTargets(bin(comp), func(tt *metadata.TargetsType) {
 		for base, levels := range entries {
 			for _, l := range levels {
-				var a tuf.Artifact
-				a.Size = 1
-				a.SHA256 = sha256.Sum256([]byte(fmt.Sprint("bogus", base, l)))
-				p := tuf.Patch{Component: comp, Baseline: base, Level: l, Base: a, Result: a, Withdrawn: "x"}
-				custom, err := json.Marshal(p)
-				require.NoError(f.t, err)
-				raw := json.RawMessage(custom)
-				tpath := layout.PatchPath(comp, base, l, binBits)
-				tt.Targets[tpath] = &metadata.TargetFiles{Length: 1, Hashes: metadata.Hashes{"sha256": a.SHA256[:]}, Custom: &raw, Path: tpath}
+				tpath, tf := f.withdrawnTarget(base, l, "bogus")
+				tt.Targets[tpath] = tf
 			}
 		}
 	}, f.realTargetsKeys()...)

@@ -212,20 +212,28 @@ func TestRedPlantedStagingFileRefused(t *testing.T) {
 	assert.True(t, f.mirror.requested(isRelease), "the planted file was used instead of a download")
 }
 
+// withdrawnTarget returns the target entry of a withdrawn patch of comp at
+// base and level l, with a made-up result named by seed (a withdrawn patch
+// is never downloaded: only its description matters).
+func (f *fixture) withdrawnTarget(base string, l int, seed string) (string, *metadata.TargetFiles) {
+	var a tuf.Artifact
+	a.Size = 1
+	a.SHA256 = sha256.Sum256([]byte(fmt.Sprint(seed, base, l)))
+	p := tuf.Patch{Component: comp, Baseline: base, Level: l, Base: a, Result: a, Withdrawn: "x"}
+	custom, err := json.Marshal(p)
+	require.NoError(f.t, err)
+	raw := json.RawMessage(custom)
+	tpath := layout.PatchPath(comp, base, l, binBits)
+	return tpath, &metadata.TargetFiles{Length: 1, Hashes: metadata.Hashes{"sha256": a.SHA256[:]}, Custom: &raw, Path: tpath}
+}
+
 // withdrawnEntries lists n withdrawn patches of comp, levels from first on,
-// in comp's bin (descriptions only: a withdrawn patch is never downloaded).
+// in comp's bin, in place of the previous round's.
 func (f *fixture) withdrawnEntries(first, n int) {
 	entries := map[string]*metadata.TargetFiles{}
 	for l := first; l < first+n; l++ {
-		var a tuf.Artifact
-		a.Size = int64(l)
-		a.SHA256 = sha256.Sum256([]byte(fmt.Sprint(l)))
-		p := tuf.Patch{Component: comp, Baseline: baseline, Level: l, Base: a, Result: a, Withdrawn: "x"}
-		custom, err := json.Marshal(p)
-		require.NoError(f.t, err)
-		raw := json.RawMessage(custom)
-		tpath := layout.PatchPath(comp, baseline, l, binBits)
-		entries[tpath] = &metadata.TargetFiles{Length: 1, Hashes: metadata.Hashes{"sha256": a.SHA256[:]}, Custom: &raw, Path: tpath}
+		tpath, tf := f.withdrawnTarget(baseline, l, "")
+		entries[tpath] = tf
 	}
 	f.forgeTargets(bin(comp), func(tt *metadata.TargetsType) {
 		for p, tf := range tt.Targets {

@@ -68,7 +68,7 @@ func (c *Client) refreshOnce(ctx context.Context, f Fetcher, refTime time.Time, 
 		return t, withCause(ctx, translate(err))
 	}
 	for _, comp := range components {
-		if _, err := loadBin(ctx, t, comp); err != nil {
+		if err := loadBin(ctx, t, comp); err != nil {
 			return t, withCause(ctx, err)
 		}
 	}
@@ -88,24 +88,22 @@ func binBits(t *trusted) (int, error) {
 	return bits, nil
 }
 
-// loadBin loads and verifies the bin of component and returns its role
-// name. The bin is the one the succinct delegation names for the
+// loadBin loads and verifies the bin of component. The bin is the one the succinct delegation names for the
 // component; it must delegate nothing further and list nothing at the
 // component's probe path.
-func loadBin(ctx context.Context, t *trusted, comp string) (string, error) {
+func loadBin(ctx context.Context, t *trusted, comp string) error {
 	bits, err := binBits(t)
 	if err != nil {
-		return "", err
+		return err
 	}
-	role := layout.ComponentRole(comp, bits)
-	targets, err := t.LoadLeaf(ctx, role)
+	targets, err := t.LoadLeaf(ctx, layout.ComponentRole(comp, bits))
 	if err != nil {
-		return "", translate(err)
+		return translate(err)
 	}
 	if _, ok := targets[layout.ProbePath(comp)]; ok {
-		return "", securityErr(ErrMetadata, "probe path of %s is listed as a target", comp)
+		return securityErr(ErrMetadata, "probe path of %s is listed as a target", comp)
 	}
-	return role, nil
+	return nil
 }
 
 // buildView decodes the verified targets of every component. A

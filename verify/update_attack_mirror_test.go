@@ -35,7 +35,7 @@ var mirrorAttacks = []attack{
 			"a mirror that keeps every file alive at 40 bytes a second (above the stall guard's 4 KiB per 2 min) is cut off at the end of its turn " +
 			"and the honest second mirror completes the update in the same check (synctest clock: exactly 2 min).",
 		run: func(t *testing.T, f *fixture, d *device) error {
-			elapsed, err := updateWithMirrorsOnFakeClock(t, f, d, func(honest verify.Fetcher) verify.Fetcher {
+			elapsed, err := updateOnFakeClock(t, f, d, func(honest verify.Fetcher) verify.Fetcher {
 				return verify.Mirrors(trickleFetcher{honest, func(string) bool { return true }}, honest)
 			})
 			assert.Equal(t, verify.MirrorTurn, elapsed.Round(time.Second), "not cut off at the end of the mirror's turn")
@@ -58,7 +58,7 @@ var mirrorAttacks = []attack{
 		run: func(t *testing.T, f *fixture, d *device) error {
 			n := int64(len(f.diff(f.results[1], bigChange(f.results[1]))))
 			require.Greater(t, n, int64(40*40), "the patch would trickle in within its turn")
-			elapsed, err := updateWithMirrorsOnFakeClock(t, f, d, func(honest verify.Fetcher) verify.Fetcher {
+			elapsed, err := updateOnFakeClock(t, f, d, func(honest verify.Fetcher) verify.Fetcher {
 				return verify.Mirrors(trickleFetcher{honest, isPatch}, honest)
 			})
 			want := verify.TargetGrace + time.Duration(n/verify.MinMirrorRate)*time.Second
@@ -188,13 +188,6 @@ func (f *fixture) rotateRoot() {
 	require.NoError(f.t, f.repo.Sign(f.ctx, old.tuf))
 	f.rootKey = next
 	f.publish()
-}
-
-// updateWithMirrorsOnFakeClock runs one update of d on the fake clock of a
-// synctest bubble, through the fetcher mirrors builds from an HTTP fetcher
-// of the honest mirror, and returns how long it took on that clock.
-func updateWithMirrorsOnFakeClock(t *testing.T, f *fixture, d *device, mirrors func(verify.Fetcher) verify.Fetcher) (time.Duration, error) {
-	return updateOnFakeClock(t, f, d, mirrors)
 }
 
 // trickleFetcher serves, for the paths slow matches, an endless stream of

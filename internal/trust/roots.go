@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -83,7 +84,7 @@ func loadChain(store *os.Root, dir string, anchor []byte) (*chain, error) {
 	for {
 		v := tm.Root.Signed.Version + 1
 		b, err := readRegular(store, c.linkName(v), MaxRootSize)
-		if errors.Is(err, fs.ErrNotExist) && bytesEqual(c.newest, anchor) {
+		if errors.Is(err, fs.ErrNotExist) && bytes.Equal(c.newest, anchor) {
 			// No chain kept yet: root.json may be the link after the anchor.
 			b, err = readRegular(store, dir+"/"+rootFile, MaxRootSize)
 			if err != nil {
@@ -112,8 +113,6 @@ func loadChain(store *os.Root, dir string, anchor []byte) (*chain, error) {
 		c.newest = b
 	}
 }
-
-func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 
 // migrate stores the link taken from root.json in the chain directory.
 func (c *chain) migrate() error {
