@@ -53,9 +53,11 @@
 // verification, or uses up its turn hands over to the next. Every mirror
 // but the last has [MirrorTurn] (2 minutes) for the metadata of a check,
 // and [TargetGrace] (30 s) plus the target's signed length at
-// [MinMirrorRate] (64 KiB/s) for each download: a hostile mirror delays a
-// check by at most that before an honest one completes it in the same
-// check. The last mirror has only the stall guard and Run's CheckTimeout,
+// [MinMirrorRate] (64 KiB/s) for each download, and never more than half
+// of what is left of the check: a hostile mirror delays a check by at most
+// that before an honest one completes it in the same check. Each mirror
+// has its own partial file of a download, so none costs another's
+// progress. The last mirror has only the stall guard and Run's CheckTimeout,
 // so a slow link with one mirror still updates. Where TUF probes for a
 // file that may not exist (the next root), HTTP 403 means "not found", as
 // object stores without list permission answer; elsewhere it is an error.

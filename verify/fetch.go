@@ -60,7 +60,8 @@ func mirrorsOf(f Fetcher) []Fetcher {
 // How long a mirror may hold a check. A mirror that is not the last one
 // left to try has MirrorTurn for the metadata of a check (the refresh and
 // the bins of every component), and, for each target it is asked for,
-// TargetGrace plus the target's signed length at MinMirrorRate; when its
+// TargetGrace plus the target's signed length at MinMirrorRate, and never
+// more than half of what is left of a check with a deadline; when its
 // turn is over, the next mirror takes over (a partial download is resumed
 // there). The last mirror has no turn limit, only the stall guard (4 KiB
 // in every two minutes) and Run's CheckTimeout, so that a device on a slow

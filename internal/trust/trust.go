@@ -123,11 +123,10 @@ type Target struct {
 // A Repo is the outcome of one update cycle: the trusted metadata, and
 // the files that verified, ready for [Repo.Persist].
 type Repo struct {
-	cfg     Config
-	tm      *trustedmetadata.TrustedMetadata
-	ok      map[string][]byte // role -> bytes that verified completely this cycle
-	via     map[string]string // delegated role -> the delegator it was last verified against
-	pending bool              // the root chain was cut at MaxRootSteps
+	cfg Config
+	tm  *trustedmetadata.TrustedMetadata
+	ok  map[string][]byte // role -> bytes that verified completely this cycle
+	via map[string]string // delegated role -> the delegator it was last verified against
 }
 
 // Refresh runs the TUF client workflow for the top-level roles. The
@@ -171,7 +170,6 @@ func (r *Repo) updateRoot(ctx context.Context, chain *chain) error {
 	for step := 0; ; step++ {
 		next := r.tm.Root.Signed.Version + 1
 		if step == r.cfg.MaxRootSteps {
-			r.pending = true
 			return &FetchError{Err: fmt.Errorf("%w: stopped at root version %d", ErrRootsPending, next-1)}
 		}
 		data, err := r.download(ctx, strconv.FormatInt(next, 10)+".root.json", MaxRootSize)
